@@ -1,0 +1,79 @@
+import type { FastifyRequest } from 'fastify'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { TokenClaims } from '../schemas/claims.js'
+import type { Params, Querystring } from '../schemas/request.js'
+import { ForbiddenError, UnauthorizedError } from './errors.js'
+
+/** Who is calling, from a verified token. */
+export interface Caller {
+  role: string | undefined
+  subject: string | undefined
+  streamIds: string[]
+  /** Manager tokens with `agentGroupIds`: the only groups the caller may see. null: no restriction. */
+  agentGroupIds: string[] | null
+}
+
+/** What the query may read, once the caller is authorized. */
+export interface Scope {
+  /** The agent must be a member of one of these groups (null: any agent of the stream). */
+  agentGroups: string[] | null
+  /** Conversations must belong to one of these groups (null: any, including none). */
+  conversationGroups: string[] | null
+}
+
+const BEARER = /^Bearer +(\S+)$/i
+
+/**
+ * The token from the `auth` header (the vendor's; a `Bearer ` prefix is tolerated)
+ * or else from `Authorization: Bearer`. undefined when neither holds one.
+ */
+export function extractToken (request: FastifyRequest): string | undefined {
+  const { auth, authorization } = request.headers
+  if (typeof auth === 'string' && auth.trim() !== '') {
+    const value = auth.trim()
+    return BEARER.exec(value)?.[1] ?? value
+  }
+  if (typeof authorization === 'string') return BEARER.exec(authorization.trim())?.[1]
+  return undefined
+}
+
+const claimsChecker = TypeCompiler.Compile(TokenClaims)
+
+/** The caller a verified payload describes; a payload of the wrong shape is an invalid token (401). */
+export function callerFromClaims (payload: unknown): Caller {
+  if (!claimsChecker.Check(payload)) throw new UnauthorizedError()
+  const claims: TokenClaims = payload
+  const streamIds = claims.streamIds ?? (claims.streamId === undefined ? undefined : [claims.streamId])
+  if (streamIds === undefined) throw new UnauthorizedError()
+  return {
+    role: claims.role,
+    subject: claims.sub,
+    streamIds,
+    agentGroupIds: claims.role === 'manager' ? claims.agentGroupIds ?? null : null
+  }
+}
+
+/**
+ * Decides, from the token and the request alone (before any data is read),
+ * whether the caller may make this request, and what it may see.
+ */
+export function authorize (caller: Caller, params: Params, query: Querystring): Scope {
+  if (!caller.streamIds.includes(params.streamId)) throw new ForbiddenError('Not allowed to read this stream')
+  const requested = query.agentGroupId ?? null
+
+  switch (caller.role) {
+    case 'agent':
+      if (caller.subject !== params.agentId) throw new ForbiddenError('An agent may read only itself')
+      return { agentGroups: null, conversationGroups: requested }
+    case 'manager': {
+      const allowed = caller.agentGroupIds
+      if (allowed === null) return { agentGroups: null, conversationGroups: requested }
+      if (requested !== null && !requested.every((group) => allowed.includes(group))) {
+        throw new ForbiddenError('agentGroupId names a group outside the token\'s agentGroupIds')
+      }
+      return { agentGroups: allowed, conversationGroups: requested ?? allowed }
+    }
+    default:
+      throw new ForbiddenError('The token\'s role may not read agents')
+  }
+}

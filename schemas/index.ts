@@ -1,0 +1,5 @@
+export { ID_PATTERN, ONLINE_STATUSES, SOURCES, type OnlineStatus, type Source } from './common.js'
+export { MAX_AGENT_GROUP_IDS, Params, Querystring } from './request.js'
+export { ActiveConversation, AgentView, QueuedConversation, Skill } from './response.js'
+export { ErrorResponse } from './error.js'
+export { TokenClaims } from './claims.js'

@@ -1,0 +1,76 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { ONLINE_STATUSES, SOURCES, StringEnum } from './common.js'
+
+const NO_AVATAR = "Image URL, or the string `no-avatar` when there is none."
+const seconds = (description: string) => Type.Integer({ minimum: 0, description: `${description} Whole seconds.` })
+const nullableSeconds = (description: string) =>
+  Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description: `${description} Whole seconds; null when no conversation in the metrics window qualifies.`
+  })
+
+export const Skill = Type.Object(
+  {
+    id: Type.String({ description: 'Skill id.', examples: ['s-21223123'] }),
+    name: Type.String({ description: 'Skill name.', examples: ['Sales'] })
+  },
+  { $id: 'fastify-active-conversations/Skill', additionalProperties: false, description: 'A skill a conversation needs.' }
+)
+export type Skill = Static<typeof Skill>
+
+/** The fields shared by a conversation being handled and one waiting in the queue. */
+const conversationFields = {
+  firstName: Type.String({ description: "Customer's first name." }),
+  lastName: Type.String({ description: "Customer's last name." }),
+  skills: Type.Array(Type.Ref(Skill), { description: 'The skills the conversation needs.' }),
+  startTime: Type.String({
+    format: 'date-time',
+    description: 'When the conversation started: ISO 8601, UTC, milliseconds.',
+    examples: ['2021-04-01T05:45:00.803Z']
+  }),
+  conversationId: Type.String({ description: 'Conversation id.', examples: ['c-1233'] }),
+  source: StringEnum(SOURCES, { description: 'chat or call.' }),
+  profImage: Type.String({ description: `Customer's image. ${NO_AVATAR}` })
+}
+
+export const ActiveConversation = Type.Object(
+  {
+    ...conversationFields,
+    engagementTime: seconds('Time since the agent accepted the conversation.'),
+    waitTime: seconds('Time the conversation waited in the queue before the agent accepted it.')
+  },
+  { additionalProperties: false, description: 'A conversation the agent is handling now.' }
+)
+export type ActiveConversation = Static<typeof ActiveConversation>
+
+export const QueuedConversation = Type.Object(
+  {
+    ...conversationFields,
+    waitTime: seconds('Time the conversation has been waiting in the queue so far.')
+  },
+  { additionalProperties: false, description: 'A waiting conversation this agent could take.' }
+)
+export type QueuedConversation = Static<typeof QueuedConversation>
+
+export const AgentView = Type.Object(
+  {
+    resolutionTime: nullableSeconds('Mean time from acceptance to close, over the closed ones of those conversations.'),
+    firstResponseTime: nullableSeconds("Mean time from acceptance to the agent's first response, over those answered."),
+    responseTime: nullableSeconds('Mean time the agent took to answer a customer message.'),
+    firstName: Type.String({ description: "Agent's first name." }),
+    lastName: Type.String({ description: "Agent's last name." }),
+    name: Type.String({ description: 'First and last name joined by one space.' }),
+    profImage: Type.String({ description: `Agent's image. ${NO_AVATAR}` }),
+    onlineStatus: StringEnum(ONLINE_STATUSES, { description: "Agent's presence." }),
+    active: Type.Array(ActiveConversation, { description: 'Conversations the agent is handling now, oldest first.' }),
+    queue: Type.Array(QueuedConversation, {
+      description: 'Queued conversations the agent could take, longest waiting first.'
+    })
+  },
+  {
+    additionalProperties: false,
+    description:
+      "A manager's live view of one agent. The three metrics are averaged over the conversations the agent " +
+      'accepted inside the metrics window (by default the last 24 hours).'
+  }
+)
+export type AgentView = Static<typeof AgentView>

