@@ -3,15 +3,28 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { createSigner } from 'fast-jwt'
 import pg from 'pg'
 import activeConversations, { migrate } from '../lib/index.js'
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../scripts/embedded-postgres.js'
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { DEMO_AGENT_ID, DEMO_STREAM_ID, seedDemo } from './demo-data.js'
 
 export interface DemoOptions {
-  host?: string
-  port?: number
+  host: string
+  port: number
   /** Use this database (migrated and seeded) instead of starting an embedded one. */
-  databaseUrl?: string
-  logger?: boolean
+  databaseUrl: string | undefined
+  /** The HS256 secret the demo verifies (and signs its token) with. */
+  jwtSecret: string
+  logger: boolean
+}
+
+/** HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded) and DEMO_JWT_SECRET (default: random). */
+export function demoOptionsFromEnv (env: NodeJS.ProcessEnv): DemoOptions {
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: env.PORT ? Number(env.PORT) : 3000,
+    databaseUrl: env.DATABASE_URL || undefined,
+    jwtSecret: env.DEMO_JWT_SECRET || randomBytes(32).toString('hex'),
+    logger: true
+  }
 }
 
 export interface Demo {
@@ -22,31 +35,30 @@ export interface Demo {
   token: string
   /** A command that prints a real answer. */
   curl: string
+  /** Closes the server, then the plugin's pool, then the embedded database. */
   close: () => Promise<void>
 }
 
 /**
- * A gateway with the plugin at the root, on a migrated and seeded database:
+ * A gateway with the plugin at its root, on a migrated and seeded database:
  * the embedded PostgreSQL unless a database URL is given.
  */
-export async function startDemo (options: DemoOptions = {}): Promise<Demo> {
-  const embedded: EmbeddedDatabase | undefined = options.databaseUrl ? undefined : await startEmbeddedPostgres()
-  const connectionString = options.databaseUrl ?? (embedded as EmbeddedDatabase).connectionString
+export async function startDemo (options: DemoOptions): Promise<Demo> {
+  const embedded = options.databaseUrl ? undefined : await startEmbeddedPostgres()
+  const connectionString = options.databaseUrl ?? embedded?.connectionString as string
+  const gateway = Fastify({ logger: options.logger, connectionTimeout: 10_000, requestTimeout: 10_000 })
   const close = async (): Promise<void> => {
     await gateway.close()
     await embedded?.stop()
   }
-  const gateway = Fastify({ logger: options.logger ?? false, connectionTimeout: 10_000, requestTimeout: 10_000 })
   try {
     await migrate(connectionString)
     const seeding = new pg.Pool({ connectionString, max: 1 })
     await seedDemo(seeding).finally(() => seeding.end())
+    await gateway.register(activeConversations, { connectionString, jwt: { secret: options.jwtSecret } })
+    const address = await gateway.listen({ host: options.host, port: options.port })
 
-    const secret = process.env.DEMO_JWT_SECRET ?? randomBytes(32).toString('hex')
-    await gateway.register(activeConversations, { connectionString, jwt: { secret } })
-    const address = await gateway.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 3000 })
-
-    const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
+    const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
     const token = sign({ sub: 'demo-manager', role: 'manager', streamIds: [DEMO_STREAM_ID] })
     const url = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agent/${DEMO_AGENT_ID}/active-conversations`
     return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, close }

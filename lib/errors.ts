@@ -17,11 +17,10 @@ export const InternalError = createError('FAC_ERR_INTERNAL', 'Internal Server Er
 export const RETRY_AFTER_SECONDS = 5
 
 const OWN_CODE = /^FAC_ERR_/
-const FASTIFY_CODE = /^FST_/
 
 /**
- * Maps anything thrown on the route to one documented body. Validation and
- * Fastify's own 4xx keep their (safe) message; our errors keep theirs; a database
+ * Maps anything thrown on the route to one documented body. Validation errors
+ * keep Ajv's message (it names the field); our errors keep theirs; a database
  * outage is a 503; everything else is logged in full and answered with a bare 500,
  * so no stack, SQL text or driver message ever reaches a client.
  */
@@ -34,19 +33,16 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
   } else if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: error }, 'database unavailable')
     answer = new DatabaseUnavailableError()
-  } else if (FASTIFY_CODE.test(error.code ?? '') && (error.statusCode ?? 500) < 500) {
-    answer = new InvalidRequestError(error.message)
-    answer.statusCode = error.statusCode
   } else {
     request.log.error({ err: error }, 'unexpected error')
     answer = new InternalError()
   }
   if (answer.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
-  const statusCode = answer.statusCode ?? 500
+  const statusCode = answer.statusCode as number // every error above declares its status
   const body: ErrorResponse = {
     statusCode,
     code: answer.code,
-    error: STATUS_CODES[statusCode] ?? 'Error',
+    error: STATUS_CODES[statusCode] as string,
     message: answer.message
   }
   reply.code(statusCode).send(body)

@@ -5,8 +5,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 
-/** Where the numbered .sql files are: the package's `migrations/`, found from this file in lib/ or dist/lib/. */
-export const MIGRATIONS_DIRECTORY = findMigrationsDirectory(dirname(fileURLToPath(import.meta.url)))
+/** Where the numbered .sql files are: the package's `migrations/`, beside lib/ or dist/ (this file is in either). */
+export const MIGRATIONS_DIRECTORY = ['..', '../..']
+  .map((up) => join(dirname(fileURLToPath(import.meta.url)), up, 'migrations'))
+  .find((directory) => existsSync(directory)) as string
 
 const MIGRATION_FILE = /^(\d+)_[\w-]+\.sql$/
 // pg_advisory_lock key: one migrator at a time per database (any 64-bit number of our own).
@@ -89,13 +91,4 @@ async function readMigrations (directory: string): Promise<Migration[]> {
 
 function migrationNumber (name: string): number {
   return Number(MIGRATION_FILE.exec(name)?.[1])
-}
-
-function findMigrationsDirectory (from: string): string {
-  for (let directory = from; ; directory = dirname(directory)) {
-    const candidate = join(directory, 'migrations')
-    if (existsSync(join(directory, 'package.json')) && existsSync(candidate)) return candidate
-    /* c8 ignore next */
-    if (dirname(directory) === directory) throw new Error('fastify-active-conversations: migrations directory not found')
-  }
 }

@@ -70,7 +70,6 @@ const EC_BY_CURVE: Record<string, Algorithm> = { prime256v1: 'ES256', secp384r1:
 
 /** Checks the options at registration and fills in the defaults; throws FAC_ERR_INVALID_OPTION. */
 export function resolveOptions (options: ActiveConversationsOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') fail('options must be an object')
   return {
     database: resolveDatabase(options),
     jwt: resolveJwt(options.jwt),
@@ -149,15 +148,14 @@ function parsePublicKey (publicKey: unknown): KeyObject {
   }
 }
 
-/** The algorithms a public key can verify: the first is the default. */
+/** The algorithms a public key can verify (RSA-PSS keys: fast-jwt cannot read them); the first is the default. */
 function algorithmsForKey (key: KeyObject): Algorithm[] {
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return RSA
-    case 'rsa-pss':
-      return ['PS256', 'PS384', 'PS512']
     case 'ec': {
-      const algorithm = EC_BY_CURVE[key.asymmetricKeyDetails?.namedCurve ?? '']
+      const { namedCurve } = key.asymmetricKeyDetails as { namedCurve: string }
+      const algorithm = EC_BY_CURVE[namedCurve]
       return algorithm === undefined ? fail('`jwt.publicKey`: EC keys must be on P-256, P-384 or P-521') : [algorithm]
     }
     case 'ed25519':

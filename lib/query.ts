@@ -126,7 +126,11 @@ export interface AgentViewRequest {
 
 type AgentViewRow = AgentView & { visible: boolean }
 
-/** The agent's view; null when there is no such agent in the stream, 'forbidden' when outside the token's groups. */
+/**
+ * The agent's view; null when there is no such agent in the stream; 'forbidden'
+ * when the token is restricted to groups the agent is not in (whether or not the
+ * agent exists: a group-scoped caller cannot probe for agents outside its groups).
+ */
 export async function readAgentView (pool: pg.Pool, request: AgentViewRequest): Promise<AgentView | null | 'forbidden'> {
   const { rows } = await pool.query<AgentViewRow>({
     name: AGENT_VIEW_STATEMENT,
@@ -141,7 +145,7 @@ export async function readAgentView (pool: pg.Pool, request: AgentViewRequest): 
     ]
   })
   const row = rows[0]
-  if (row === undefined) return null
+  if (row === undefined) return request.scope.agentGroups === null ? null : 'forbidden'
   if (!row.visible) return 'forbidden'
   const { visible, ...view } = row
   return view

@@ -1,0 +1,23 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import activeConversations, { type ActiveConversationsOptions, type JwtOptions } from '../../lib/index.js'
+import { SECRET } from './tokens.js'
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+/** A gateway with the plugin at its root; closed at teardown. */
+export async function gateway (
+  t: Teardown,
+  options: Omit<ActiveConversationsOptions, 'jwt'> & { jwt?: JwtOptions },
+  fastifyOptions: FastifyServerOptions = {}
+): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions)
+  await app.register(activeConversations, { jwt: { secret: SECRET }, ...options })
+  await app.ready()
+  t.teardown(() => app.close())
+  return app
+}
+
+/** The route's URL for a stream and agent, with an optional query string. */
+export function viewUrl (streamId: string, agentId: string, query = ''): string {
+  return `/public/${streamId}/analytics/manager/agent/${agentId}/active-conversations${query === '' ? '' : `?${query}`}`
+}
