@@ -1,4 +1,5 @@
-// npm run migrate: applies the pending migrations to $DATABASE_URL.
+#!/usr/bin/env node
+// npm run migrate (or the package bin fastify-active-conversations-migrate): applies the pending migrations to $DATABASE_URL.
 import { migrate } from '../lib/migrate.js'
 
 const url = process.env.DATABASE_URL

@@ -1,12 +1,15 @@
 // Migrations (applied once, in order, under a lock) and the constraints of the data model.
+import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import t from 'tap'
 import { migrate, MIGRATIONS_DIRECTORY } from '../lib/index.js'
 import { freshDatabase } from './helpers/database.js'
 import { insert, ago, insertStream, type Row } from './helpers/rows.js'
 
+const run = promisify(execFile)
 const applied = async (db: { pool: import('pg').Pool }) =>
   (await db.pool.query<{ name: string }>('SELECT name FROM fastify_active_conversations_migrations ORDER BY name')).rows.map((row) => row.name)
 
@@ -84,4 +87,14 @@ t.test('the constraints keep bad rows out', async (t) => {
   for (const [what, table, row, code] of rejected) {
     await t.rejects(insert(db.pool, table, [row]), { code }, what)
   }
+})
+
+t.test('npm run migrate (the package bin): applies, then says it is up to date; without DATABASE_URL, says how', async (t) => {
+  const db = await freshDatabase(t, { migrated: false })
+  const bin = new URL('../dist/scripts/migrate.js', import.meta.url).pathname
+  const first = await run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: db.connectionString } })
+  t.equal(first.stdout.trim(), 'Applied: 001_initial_schema.sql')
+  const second = await run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: db.connectionString } })
+  t.equal(second.stdout.trim(), 'Up to date.')
+  await t.rejects(run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: '' } }), { code: 2, stderr: /Set DATABASE_URL/ })
 })
