@@ -5,6 +5,7 @@ import pg from 'pg'
 import activeConversations, { migrate } from '../lib/index.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { DEMO_AGENT_ID, DEMO_STREAM_ID, seedDemo } from './demo-data.js'
+import { registerDocs } from './docs.js'
 
 export interface DemoOptions {
   host: string
@@ -35,6 +36,10 @@ export interface Demo {
   token: string
   /** A command that prints a real answer. */
   curl: string
+  /** Swagger UI. */
+  docsUrl: string
+  /** The OpenAPI document. */
+  openApiUrl: string
   /** Closes the server, then the plugin's pool, then the embedded database. */
   close: () => Promise<void>
 }
@@ -55,13 +60,14 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     await migrate(connectionString)
     const seeding = new pg.Pool({ connectionString, max: 1 })
     await seedDemo(seeding).finally(() => seeding.end())
+    await registerDocs(gateway)
     await gateway.register(activeConversations, { connectionString, jwt: { secret: options.jwtSecret } })
     const address = await gateway.listen({ host: options.host, port: options.port })
 
     const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
     const token = sign({ sub: 'demo-manager', role: 'manager', streamIds: [DEMO_STREAM_ID] })
     const url = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agent/${DEMO_AGENT_ID}/active-conversations`
-    return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, close }
+    return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, docsUrl: `${address}/docs`, openApiUrl: `${address}/openapi.json`, close }
   } catch (error) {
     await close()
     throw error

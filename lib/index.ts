@@ -71,3 +71,4 @@ export { migrate, MIGRATIONS_DIRECTORY, type MigrateOptions } from './migrate.js
 export type { ActiveConversationsOptions, Algorithm, JwtOptions } from './options.js'
 export { ROUTE_URL } from './route.js'
 export { RETRY_AFTER_SECONDS } from './errors.js'
+export { securitySchemes } from './openapi.js'

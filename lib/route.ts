@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type pg from 'pg'
@@ -6,7 +7,8 @@ import { ErrorResponse } from '../schemas/error.js'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
 import { authorize, callerFromClaims, extractToken, type Caller } from './auth.js'
-import { AgentNotFoundError, ForbiddenError, InvalidRequestError, UnauthorizedError } from './errors.js'
+import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, UnauthorizedError } from './errors.js'
+import { securityRequirement } from './openapi.js'
 import { readAgentView } from './query.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
@@ -18,7 +20,28 @@ export interface RouteDependencies {
   metricsWindowSeconds: number
 }
 
-const errorBody = (description: string) => Type.Ref(ErrorResponse, { description })
+/** Unique per registration, as OpenAPI wants: '/v1' gives v1GetAgentActiveConversations. */
+export function operationId (prefix: string): string {
+  const words = prefix.split(/[^A-Za-z0-9]+/).filter((word) => word !== '')
+  return [...words, 'get', 'agent', 'active', 'conversations']
+    .map((word, i) => (i === 0 ? word : word[0]?.toUpperCase() + word.slice(1)))
+    .join('')
+}
+
+/** An error response: the shared schema, and for the docs an example of this status (a media-type example: a $ref takes none). */
+const errorBody = (description: string, example: FastifyError) => ({
+  description,
+  content: {
+    'application/json': {
+      schema: Type.Ref(ErrorResponse),
+      examples: {
+        [example.code]: {
+          value: { statusCode: example.statusCode, code: example.code, error: STATUS_CODES[example.statusCode as number], message: example.message }
+        }
+      }
+    }
+  }
+})
 
 export function registerRoute (fastify: FastifyInstance, { pool, verifyToken, metricsWindowSeconds }: RouteDependencies): void {
   // The caller of each request, from onRequest (authentication) to preHandler (authorization).
@@ -29,6 +52,9 @@ export function registerRoute (fastify: FastifyInstance, { pool, verifyToken, me
     url: ROUTE_URL,
     schema: {
       summary: 'Active conversations of an agent',
+      tags: ['Active conversations'],
+      operationId: operationId(fastify.prefix),
+      security: securityRequirement,
       description:
         "A manager's live view of one agent: headline metrics, the conversations the agent is handling now " +
         '(`active`) and the queued conversations the agent could take (`queue`).',
@@ -36,12 +62,12 @@ export function registerRoute (fastify: FastifyInstance, { pool, verifyToken, me
       querystring: Querystring,
       response: {
         200: AgentView,
-        400: errorBody('Invalid input; the message names the field.'),
-        401: errorBody('Missing, malformed, badly signed or expired token.'),
-        403: errorBody('Valid token without the right to this stream, agent or group.'),
-        404: errorBody('No such agent in this stream.'),
-        500: errorBody('Unexpected error (details are in the server log, never in the body).'),
-        503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.')
+        400: errorBody('Invalid input; the message names the field.', new InvalidRequestError('querystring/source must be equal to one of the allowed values')),
+        401: errorBody('Missing, malformed, badly signed or expired token.', new UnauthorizedError()),
+        403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
+        404: errorBody('No such agent in this stream.', new AgentNotFoundError()),
+        500: errorBody('Unexpected error (details are in the server log, never in the body).', new InternalError()),
+        503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.', new DatabaseUnavailableError())
       }
     },
 

@@ -8,6 +8,6 @@ export const ErrorResponse = Type.Object(
     error: Type.String({ description: 'HTTP status text.', examples: ['Forbidden'] }),
     message: Type.String({ description: 'What went wrong, for a person.', examples: ['Not allowed to read this stream'] })
   },
-  { $id: 'fastify-active-conversations/Error', additionalProperties: false, description: 'Error body.' }
+  { $id: 'ActiveConversationsError', additionalProperties: false, description: 'Error body.' }
 )
 export type ErrorResponse = Static<typeof ErrorResponse>

@@ -2,4 +2,5 @@ export { ID_PATTERN, ONLINE_STATUSES, SOURCES, type OnlineStatus, type Source } 
 export { MAX_AGENT_GROUP_IDS, Params, Querystring } from './request.js'
 export { ActiveConversation, AgentView, QueuedConversation, Skill } from './response.js'
 export { ErrorResponse } from './error.js'
+export { VENDOR_SAMPLE_RESPONSE } from './example.js'
 export { TokenClaims } from './claims.js'

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { ONLINE_STATUSES, SOURCES, StringEnum } from './common.js'
+import { VENDOR_SAMPLE_RESPONSE } from './example.js'
 
 const NO_AVATAR = "Image URL, or the string `no-avatar` when there is none."
 const seconds = (description: string) => Type.Integer({ minimum: 0, description: `${description} Whole seconds.` })
@@ -13,7 +14,7 @@ export const Skill = Type.Object(
     id: Type.String({ description: 'Skill id.', examples: ['s-21223123'] }),
     name: Type.String({ description: 'Skill name.', examples: ['Sales'] })
   },
-  { $id: 'fastify-active-conversations/Skill', additionalProperties: false, description: 'A skill a conversation needs.' }
+  { $id: 'ActiveConversationsSkill', additionalProperties: false, description: 'A skill a conversation needs.' }
 )
 export type Skill = Static<typeof Skill>
 
@@ -70,7 +71,8 @@ export const AgentView = Type.Object(
     additionalProperties: false,
     description:
       "A manager's live view of one agent. The three metrics are averaged over the conversations the agent " +
-      'accepted inside the metrics window (by default the last 24 hours).'
+      'accepted inside the metrics window (by default the last 24 hours).',
+    examples: [VENDOR_SAMPLE_RESPONSE]
   }
 )
 export type AgentView = Static<typeof AgentView>

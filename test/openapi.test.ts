@@ -1,0 +1,103 @@
+// The OpenAPI document: generated from the schemas, committed, valid, and true to what the server sends.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import Fastify from 'fastify'
+import pg from 'pg'
+import { createConfig, lintFromString } from '@redocly/openapi-core'
+import Ajv2020 from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
+import { buildOpenApiDocument, registerOpenApi } from '../examples/docs.js'
+import { startDemo } from '../examples/demo.js'
+import activeConversations, { securitySchemes } from '../lib/index.js'
+import { freshDatabase } from './helpers/database.js'
+import { SECRET } from './helpers/tokens.js'
+
+type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
+const committed: Json = JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8'))
+const sample: Json = JSON.parse(readFileSync(new URL('./fixtures/vendor-sample.json', import.meta.url), 'utf8'))
+const PATH = '/public/{streamId}/analytics/manager/agent/{agentId}/active-conversations'
+const lintConfig = await createConfig({ extends: ['recommended'] })
+
+/** Every problem @redocly/openapi-core's recommended rules find, as "severity rule: message at pointer". */
+async function lint (document: unknown): Promise<string[]> {
+  const problems = await lintFromString({ source: JSON.stringify(document), absoluteRef: 'openapi.json', config: lintConfig })
+  return problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? ''}`)
+}
+
+t.test('openapi.json is up to date with the code (npm run openapi writes it)', async (t) => {
+  t.same(await buildOpenApiDocument(), committed, 'regenerate with `npm run openapi` and commit it')
+})
+
+t.test('an independent validator finds nothing wrong with it', async (t) => {
+  t.same(await lint(committed), [])
+  const broken = structuredClone(committed)
+  broken.paths[PATH].get.responses['404'].content['application/json'].schema.$ref = '#/components/schemas/Nowhere'
+  t.match(await lint(broken), [/no-unresolved-refs/], 'and it would: a dangling $ref is an error')
+})
+
+t.test('what the document says of the route', async (t) => {
+  const operation = committed.paths[PATH].get
+  t.equal(operation.summary, 'Active conversations of an agent')
+  t.match(operation.description, /`active`.*`queue`/)
+  t.equal(operation.operationId, 'getAgentActiveConversations')
+  const parameter = (name: string, where = 'query') => operation.parameters.find((p: Json) => p.name === name && p.in === where)
+  t.match(parameter('streamId', 'path'), { in: 'path', required: true, example: 'st-606c43de5e00ca5f4e27e38a', schema: { pattern: '^[A-Za-z0-9_-]{1,64}$', maxLength: 64 } })
+  t.match(parameter('agentId', 'path'), { in: 'path', required: true, example: 'a-1234' })
+  t.match(parameter('agentId'), { in: 'query', required: false, example: 'a-1234' })
+  t.match(parameter('agentGroupId'), { in: 'query', required: false, schema: { type: 'array', maxItems: 50, items: { examples: ['ag-1234'], pattern: '^[A-Za-z0-9_-]{1,64}$' } } })
+  t.match(parameter('agentGroupId').description, /comma/)
+  t.match(parameter('source'), { in: 'query', schema: { enum: ['chat', 'call'] } })
+
+  const ok = operation.responses['200'].content['application/json']
+  t.same(ok.example, sample, 'the vendor page\'s sample response is the 200 example')
+  const fields = ok.schema.properties
+  t.match(fields.resolutionTime.description, /Whole seconds; null when no conversation/)
+  t.match(fields.profImage.description, /no-avatar/)
+  t.match(fields.active.items.properties.engagementTime.description, /Whole seconds/)
+
+  for (const status of ['400', '401', '403', '404', '500', '503']) {
+    t.same(operation.responses[status].content['application/json'].schema, { $ref: '#/components/schemas/ActiveConversationsError' }, `${status} has the shared error schema`)
+  }
+  t.same(operation.security, [{ activeConversationsAuthHeader: [] }, { activeConversationsBearer: [] }])
+  t.same(committed.components.securitySchemes, securitySchemes, 'the exported schemes are the document\'s')
+  t.match(securitySchemes.activeConversationsAuthHeader, { type: 'apiKey', in: 'header', name: 'auth' })
+})
+
+t.test('twice under two prefixes, in a gateway with documented routes of its own', async (t) => {
+  const gateway = Fastify()
+  const pool = new pg.Pool()
+  t.teardown(async () => { await gateway.close(); await pool.end() })
+  await registerOpenApi(gateway)
+  gateway.addSchema({ $id: 'Health', type: 'object', properties: { ok: { type: 'boolean' } } })
+  gateway.get('/health', { schema: { summary: 'Health', operationId: 'health', security: [], response: { 200: { $ref: 'Health#' }, 400: { $ref: 'Health#' } } } }, async () => ({ ok: true }))
+  await gateway.register(activeConversations, { prefix: '/v1', pool, jwt: { secret: SECRET } })
+  await gateway.register(activeConversations, { prefix: '/v2', pool, jwt: { secret: SECRET } })
+  await gateway.ready()
+  const document: Json = gateway.swagger()
+  t.ok(document.paths[`/v1${PATH}`] && document.paths[`/v2${PATH}`] && document.paths['/health'], 'every route is in it')
+  t.same(Object.keys(document.components.schemas).sort(), ['ActiveConversationsError', 'ActiveConversationsSkill', 'Health'], 'each shared schema once')
+  t.same(await lint(document), [], 'valid as a whole')
+  t.same([document.paths[`/v1${PATH}`].get.operationId, document.paths[`/v2${PATH}`].get.operationId],
+    ['v1GetAgentActiveConversations', 'v2GetAgentActiveConversations'], 'an operationId of its own for each registration')
+})
+
+t.test('a live answer through the demo gateway matches the document\'s own 200 schema', async (t) => {
+  const db = await freshDatabase(t, { migrated: false })
+  const demo = await startDemo({ host: '127.0.0.1', port: 0, databaseUrl: db.connectionString, jwtSecret: SECRET, logger: false })
+  t.teardown(() => demo.close())
+
+  const served: Json = await (await fetch(demo.openApiUrl)).json()
+  t.same(served.paths[PATH], committed.paths[PATH], 'the demo serves the document')
+  const docs = await fetch(demo.docsUrl)
+  t.equal(docs.status, 200, 'and Swagger UI')
+
+  const ajv = addFormats.default(new Ajv2020.default({ strict: false }))
+  ajv.addSchema({ $id: 'openapi.json', components: served.components })
+  const schema = JSON.parse(JSON.stringify(served.paths[PATH].get.responses['200'].content['application/json'].schema)
+    .replaceAll('"#/components/', '"openapi.json#/components/'))
+  const validate = ajv.compile(schema)
+  const body = await (await fetch(demo.url, { headers: { auth: demo.token } })).json()
+  t.equal(body.active.length, 2, 'a real answer, with conversations')
+  t.ok(validate(body), `valid: ${JSON.stringify(validate.errors)}`)
+  t.notOk(validate({ ...body, extra: true }), 'and the schema would notice a field it does not know')
+})

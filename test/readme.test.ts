@@ -1,0 +1,30 @@
+// The README's field table says what the response schema says.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { AgentView, Skill } from '../schemas/index.js'
+
+type Schema = { type?: string, anyOf?: Schema[], properties?: Record<string, Schema>, items?: Schema, $ref?: string }
+
+/** Every field path of the schema with its type as the README writes it. */
+function fields (schema: Schema, prefix = ''): Array<[string, string]> {
+  const rows: Array<[string, string]> = []
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    const path = `${prefix}${name}`
+    const resolved = field.$ref === Skill.$id ? Skill as Schema : field
+    rows.push([path, resolved.anyOf ? resolved.anyOf.map((s) => s.type).join(' or ') : resolved.type as string])
+    if (resolved.properties) rows.push(...fields(resolved, `${path}.`))
+    const items = resolved.items?.$ref === Skill.$id ? Skill as Schema : resolved.items
+    if (items?.properties) rows.push(...fields(items, `${path}[].`))
+  }
+  return rows
+}
+
+t.test('the API table of the README lists every field of the 200 body with its type', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const table = /<!-- api-fields:start -->([\s\S]*?)<!-- api-fields:end -->/.exec(readme)?.[1] ?? ''
+  const documented = table.split('\n')
+    .map((line) => /^\| `([^`]+)` \| ([^|]+?) \|/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => [match[1], match[2]] as [string, string])
+  t.same(documented, fields(AgentView as Schema), 'same fields, same order, same types')
+})
