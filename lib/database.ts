@@ -8,12 +8,21 @@ export interface PoolSettings {
   connectionTimeoutMillis: number
   /** Postgres cancels a statement that runs longer than this (answered 503). */
   statementTimeoutMillis: number
+  /**
+   * The client gives up on an answer after this long (answered 503) and frees the
+   * connection: the statement_timeout cannot fire when the server is unreachable.
+   */
+  queryTimeoutMillis: number
+  /** Shows in pg_stat_activity. */
+  applicationName: string
 }
 
 export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   max: 10,
   connectionTimeoutMillis: 2_000,
-  statementTimeoutMillis: 2_000
+  statementTimeoutMillis: 2_000,
+  queryTimeoutMillis: 3_000,
+  applicationName: 'fastify-active-conversations'
 }
 
 /**
@@ -28,7 +37,8 @@ export function createPool (connectionString: string, settings: PoolSettings, on
     max: settings.max,
     connectionTimeoutMillis: settings.connectionTimeoutMillis,
     statement_timeout: settings.statementTimeoutMillis,
-    application_name: 'fastify-active-conversations',
+    query_timeout: settings.queryTimeoutMillis,
+    application_name: settings.applicationName,
     keepAlive: true,
     options: '-c default_transaction_read_only=on'
   })

@@ -9,6 +9,7 @@ export const InvalidOptionError = createError('FAC_ERR_INVALID_OPTION', 'fastify
 export const InvalidRequestError = createError('FAC_ERR_INVALID_REQUEST', '%s', 400)
 export const UnauthorizedError = createError('FAC_ERR_UNAUTHORIZED', 'Missing or invalid token', 401)
 export const ForbiddenError = createError('FAC_ERR_FORBIDDEN', '%s', 403)
+export const RateLimitedError = createError('FAC_ERR_RATE_LIMITED', 'Too many requests, retry in %s', 429)
 export const AgentNotFoundError = createError('FAC_ERR_AGENT_NOT_FOUND', 'No such agent in this stream', 404)
 export const DatabaseUnavailableError = createError('FAC_ERR_DATABASE_UNAVAILABLE', 'Database unavailable, retry later', 503)
 export const InternalError = createError('FAC_ERR_INTERNAL', 'Internal Server Error', 500)

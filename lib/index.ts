@@ -1,9 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fastifyJwt, { type FastifyJWTOptions, type JWT } from '@fastify/jwt'
+import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
+import type { Caller } from './auth.js'
 import { createPool } from './database.js'
-import { errorHandler } from './errors.js'
+import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
 import { registerRoute } from './route.js'
 
@@ -16,7 +18,7 @@ let registrations = 0
  * encapsulated: nothing it registers (JWT, schemas, error handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
-  const { database, jwt, metricsWindowSeconds } = resolveOptions(options)
+  const { database, jwt, metricsWindowSeconds, rateLimit } = resolveOptions(options)
 
   let pool
   if ('pool' in database) {
@@ -36,11 +38,29 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   fastify.addSchema(Skill)
   fastify.addSchema(ErrorResponse)
   fastify.setErrorHandler(errorHandler)
+
+  // Each request's verified caller, from authentication (onRequest) to the rate limit and the handler.
+  const callers = new WeakMap<FastifyRequest, Caller>()
+  if (rateLimit !== null) {
+    await fastify.register(fastifyRateLimit, {
+      max: rateLimit.max,
+      timeWindow: rateLimit.timeWindowMillis,
+      hook: 'preHandler', // after authentication: the key is the verified token's, never a header a client can forge
+      keyGenerator: (request) => rateLimitKey(callers.get(request) as Caller),
+      errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
+    })
+  }
   registerRoute(fastify, {
     pool,
+    callers,
     verifyToken: (token) => verifier.verify(token),
     metricsWindowSeconds
   })
+}
+
+/** The token's subject; a token without one is limited together with the others of its streams. */
+function rateLimitKey (caller: Caller): string {
+  return caller.subject === undefined ? `streams:${caller.streamIds.join(',')}` : `sub:${caller.subject}`
 }
 
 /** @fastify/jwt in verify-only use: pinned algorithms, `exp` (and `iss`/`aud` when configured) required. */

@@ -40,6 +40,19 @@ export interface ActiveConversationsOptions {
   connectionTimeoutMillis?: number
   /** Own pool only: Postgres cancels the statement after this long, then 503 (default 2000). */
   statementTimeoutMillis?: number
+  /** Own pool only: the client stops waiting for an answer after this long, then 503 (default statementTimeoutMillis + 1000). */
+  queryTimeoutMillis?: number
+  /** Own pool only: application_name of its sessions (default fastify-active-conversations). */
+  applicationName?: string
+  /** Requests per caller (the token's `sub`) and time window, with @fastify/rate-limit; off when absent. */
+  rateLimit?: RateLimitOptions
+}
+
+export interface RateLimitOptions {
+  /** Requests allowed per caller in a window. */
+  max: number
+  /** The window in milliseconds (default 60000). */
+  timeWindowMillis?: number
 }
 
 export interface ResolvedJwt {
@@ -58,6 +71,7 @@ export interface ResolvedOptions {
   database: DatabaseTarget
   jwt: ResolvedJwt
   metricsWindowSeconds: number
+  rateLimit: Required<RateLimitOptions> | null
 }
 
 export const DEFAULT_METRICS_WINDOW_SECONDS = 86_400
@@ -73,7 +87,17 @@ export function resolveOptions (options: ActiveConversationsOptions): ResolvedOp
   return {
     database: resolveDatabase(options),
     jwt: resolveJwt(options.jwt),
-    metricsWindowSeconds: integer(options.metricsWindowSeconds, 'metricsWindowSeconds', DEFAULT_METRICS_WINDOW_SECONDS, 1, MAX_METRICS_WINDOW_SECONDS)
+    metricsWindowSeconds: integer(options.metricsWindowSeconds, 'metricsWindowSeconds', DEFAULT_METRICS_WINDOW_SECONDS, 1, MAX_METRICS_WINDOW_SECONDS),
+    rateLimit: resolveRateLimit(options.rateLimit)
+  }
+}
+
+function resolveRateLimit (rateLimit: RateLimitOptions | undefined): Required<RateLimitOptions> | null {
+  if (rateLimit === undefined) return null
+  if (rateLimit === null || typeof rateLimit !== 'object') fail('`rateLimit` must be { max, timeWindowMillis? }')
+  return {
+    max: integer(rateLimit.max ?? null, 'rateLimit.max', 0, 1, 1_000_000), // required: null fails
+    timeWindowMillis: integer(rateLimit.timeWindowMillis, 'rateLimit.timeWindowMillis', 60_000, 1, 86_400_000)
   }
 }
 
@@ -82,18 +106,23 @@ function resolveDatabase (options: ActiveConversationsOptions): DatabaseTarget {
   if ((pool === undefined) === (connectionString === undefined)) fail('give exactly one of `pool` and `connectionString`')
   if (pool !== undefined) {
     if (typeof pool?.query !== 'function' || typeof pool.connect !== 'function') fail('`pool` must be a pg.Pool')
-    for (const own of ['poolMax', 'connectionTimeoutMillis', 'statementTimeoutMillis'] as const) {
+    for (const own of ['poolMax', 'connectionTimeoutMillis', 'statementTimeoutMillis', 'queryTimeoutMillis', 'applicationName'] as const) {
       if (options[own] !== undefined) fail(`\`${own}\` applies only to the plugin's own pool (with \`connectionString\`); set it on your pool`)
     }
     return { pool }
   }
   if (typeof connectionString !== 'string' || connectionString === '') fail('`connectionString` must be a non-empty string')
+  const { applicationName = DEFAULT_POOL_SETTINGS.applicationName } = options
+  if (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName)) fail('`applicationName` must be 1 to 63 printable ASCII characters')
+  const statementTimeoutMillis = integer(options.statementTimeoutMillis, 'statementTimeoutMillis', DEFAULT_POOL_SETTINGS.statementTimeoutMillis, 1, 600_000)
   return {
     connectionString,
     settings: {
       max: integer(options.poolMax, 'poolMax', DEFAULT_POOL_SETTINGS.max, 1, 1000),
       connectionTimeoutMillis: integer(options.connectionTimeoutMillis, 'connectionTimeoutMillis', DEFAULT_POOL_SETTINGS.connectionTimeoutMillis, 1, 600_000),
-      statementTimeoutMillis: integer(options.statementTimeoutMillis, 'statementTimeoutMillis', DEFAULT_POOL_SETTINGS.statementTimeoutMillis, 1, 600_000)
+      statementTimeoutMillis,
+      queryTimeoutMillis: integer(options.queryTimeoutMillis, 'queryTimeoutMillis', statementTimeoutMillis + 1000, 1, 601_000),
+      applicationName
     }
   }
 }

@@ -7,7 +7,7 @@ import { ErrorResponse } from '../schemas/error.js'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
 import { authorize, callerFromClaims, extractToken, type Caller } from './auth.js'
-import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, UnauthorizedError } from './errors.js'
+import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { readAgentView } from './query.js'
 
@@ -15,6 +15,8 @@ export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/act
 
 export interface RouteDependencies {
   pool: pg.Pool
+  /** Where onRequest leaves each request's verified caller for the rest of the request. */
+  callers: WeakMap<FastifyRequest, Caller>
   /** Verifies a token's signature and registered claims; throws when it fails. */
   verifyToken: (token: string) => unknown
   metricsWindowSeconds: number
@@ -43,10 +45,7 @@ const errorBody = (description: string, example: FastifyError) => ({
   }
 })
 
-export function registerRoute (fastify: FastifyInstance, { pool, verifyToken, metricsWindowSeconds }: RouteDependencies): void {
-  // The caller of each request, from onRequest (authentication) to preHandler (authorization).
-  const callers = new WeakMap<FastifyRequest, Caller>()
-
+export function registerRoute (fastify: FastifyInstance, { pool, callers, verifyToken, metricsWindowSeconds }: RouteDependencies): void {
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: ROUTE_URL,
@@ -66,6 +65,7 @@ export function registerRoute (fastify: FastifyInstance, { pool, verifyToken, me
         401: errorBody('Missing, malformed, badly signed or expired token.', new UnauthorizedError()),
         403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
         404: errorBody('No such agent in this stream.', new AgentNotFoundError()),
+        429: errorBody('Too many requests from this caller (only when the gateway enables `rateLimit`); see `Retry-After`.', new RateLimitedError('1 minute')),
         500: errorBody('Unexpected error (details are in the server log, never in the body).', new InternalError()),
         503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.', new DatabaseUnavailableError())
       }

@@ -53,12 +53,25 @@ t.test('every failed authentication is the same 401', async (t) => {
     'alg none, unsigned': { auth: `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ ...manager, exp: now() + 600 })}.` },
     'alg none, with a signature': { auth: `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url({ ...manager, exp: now() + 600 })}.c2lnbmF0dXJl` },
     'HS384 where HS256 is pinned': { auth: sign(manager, { algorithm: 'HS384' }) },
-    'RS256 where HS256 is pinned': { auth: sign(manager, { algorithm: 'RS256', key: rsa.privateKey }) }
+    'RS256 where HS256 is pinned': { auth: sign(manager, { algorithm: 'RS256', key: rsa.privateKey }) },
+    'an unknown crit header': { auth: signRaw({ alg: 'HS256', typ: 'JWT', crit: ['x-custom'], 'x-custom': 1 }, { ...manager, exp: now() + 600 }) },
+    'three dots': { auth: 'a.b.c.d' },
+    'a header that is not JSON': { auth: `${Buffer.from('{alg').toString('base64url')}.${base64url(manager)}.sig` },
+    'a huge garbage token': { auth: 'x'.repeat(8000) }
   }
   for (const [what, headers] of Object.entries(cases)) {
     const response = await get(headers)
     t.equal(response.statusCode, 401, what)
     t.same(response.json(), UNAUTHORIZED, `${what}: the one generic body`)
+  }
+})
+
+t.test('kid is never used to find a key: a path or SQL in it changes nothing', async (t) => {
+  for (const kid of ['../../../../etc/passwd', "x' OR '1'='1' --", 'file:///proc/self/environ']) {
+    const good = await get({ auth: signRaw({ alg: 'HS256', typ: 'JWT', kid }, { ...manager, exp: now() + 600 }) })
+    t.equal(good.statusCode, 200, `${kid}: verified with the configured secret, as any token`)
+    const forged = await get({ auth: signRaw({ alg: 'HS256', typ: 'JWT', kid }, { ...manager, exp: now() + 600 }, 'y'.repeat(40)) })
+    t.equal(forged.statusCode, 401, `${kid}: and refused when signed with anything else`)
   }
 })
 
@@ -144,8 +157,10 @@ t.test('public keys: RS256 and ES256, pinned to the key given', async (t) => {
     const keyed = await gateway(t, { pool: db.pool, jwt: { publicKey: keys.publicKey } })
     const ok = await keyed.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign(manager, { algorithm, key: keys.privateKey }) } })
     t.equal(ok.statusCode, 200, `${name}: a token signed with the private key`)
-    const confused = await keyed.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign(manager, { algorithm: 'HS256', key: keys.publicKey }) } })
-    t.equal(confused.statusCode, 401, `${name}: an HS256 token "signed" with the public key is refused`)
+    for (const [how, key] of [['as is', keys.publicKey], ['after leading whitespace', `\n  ${keys.publicKey}`], ['trimmed', keys.publicKey.trim()]]) {
+      const confused = await keyed.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: signRaw({ alg: 'HS256', typ: 'JWT' }, { ...manager, exp: now() + 600 }, key) } })
+      t.equal(confused.statusCode, 401, `${name}: an HS256 token "signed" with the public key ${how} is refused`)
+    }
     const hmac = await keyed.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign(manager) } })
     t.equal(hmac.statusCode, 401, `${name}: an HS256 token is refused`)
   }

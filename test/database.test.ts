@@ -15,6 +15,15 @@ t.test('its sessions are read-only and have the statement timeout', async (t) =>
   await t.rejects(pool.query("INSERT INTO skills (stream_id, id, name) VALUES ('s', 'k', 'n')"), { code: '25006' }, 'no write goes through')
 })
 
+t.test('query_timeout frees the client when no answer comes', async (t) => {
+  const pool = createPool(db.connectionString, { ...DEFAULT_POOL_SETTINGS, statementTimeoutMillis: 10_000, queryTimeoutMillis: 200 }, () => {})
+  t.teardown(() => pool.end())
+  const error = await pool.query('SELECT pg_sleep(2)').catch((e: Error) => e)
+  t.match(error, { message: 'Query read timeout' })
+  t.ok(isDatabaseUnavailable(error), 'an outage (503), not a bug')
+  t.equal((await pool.query('SELECT 1 AS one')).rows[0].one, 1, 'and the pool goes on')
+})
+
 t.test('an idle connection killed by Postgres reaches the error listener, not the process', async (t) => {
   const errors: Error[] = []
   const pool = createPool(db.connectionString, DEFAULT_POOL_SETTINGS, (error) => errors.push(error))

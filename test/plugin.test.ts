@@ -1,5 +1,6 @@
 // Registration: options checked up front, pool ownership, encapsulation in a host gateway.
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import Fastify from 'fastify'
 import fastifyJwt from '@fastify/jwt'
@@ -17,6 +18,20 @@ t.test('exports', async (t) => {
   t.equal(named, activeConversations, 'default and named export are the plugin')
   t.type(migrate, 'function')
   t.equal(ROUTE_URL, '/public/:streamId/analytics/manager/agent/:agentId/active-conversations')
+})
+
+t.test('dependencies are past the 2026 fast-jwt and fastify advisories', async (t) => {
+  const installed = (name: string) => JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version as string
+  const atLeast = (version: string, minimum: string) => {
+    const [a, b] = [version, minimum].map((v) => v.split('-')[0]?.split('.').map(Number) as number[]) as [number[], number[]]
+    return a[0]! > b[0]! || (a[0] === b[0] && (a[1]! > b[1]! || (a[1] === b[1] && a[2]! >= b[2]!)))
+  }
+  for (const [name, minimum] of [['fastify', '5.8.5'], ['@fastify/jwt', '10.2.8'], ['fast-jwt', '6.3.4']] as const) {
+    t.ok(atLeast(installed(name), minimum), `${name} ${installed(name)} >= ${minimum}`)
+  }
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  t.equal(manifest.dependencies['@fastify/jwt'], '^10.2.8', 'and a consumer cannot resolve to less (it requires fast-jwt ^6.3.4)')
+  t.equal(manifest.peerDependencies.fastify, '^5.8.5')
 })
 
 t.test('bad options fail registration with a clear error', async (t) => {
@@ -52,7 +67,14 @@ t.test('bad options fail registration with a clear error', async (t) => {
     [{ pool, jwt: { secret: SECRET, clockToleranceSeconds: 1.5 } }, /`jwt.clockToleranceSeconds` must be an integer from 0 to 300/],
     [{ pool, jwt, metricsWindowSeconds: 0 }, /`metricsWindowSeconds` must be an integer from 1/],
     [{ pool, jwt, metricsWindowSeconds: '3600' }, /`metricsWindowSeconds` must be an integer/],
-    [{ connectionString: db.connectionString, jwt, poolMax: 0 }, /`poolMax` must be an integer from 1 to 1000/]
+    [{ connectionString: db.connectionString, jwt, poolMax: 0 }, /`poolMax` must be an integer from 1 to 1000/],
+    [{ pool, jwt, queryTimeoutMillis: 100 }, /`queryTimeoutMillis` applies only to the plugin's own pool/],
+    [{ pool, jwt, applicationName: 'x' }, /`applicationName` applies only to the plugin's own pool/],
+    [{ connectionString: db.connectionString, jwt, applicationName: 'tab\there' }, /`applicationName` must be 1 to 63 printable ASCII characters/],
+    [{ connectionString: db.connectionString, jwt, queryTimeoutMillis: 0 }, /`queryTimeoutMillis` must be an integer/],
+    [{ pool, jwt, rateLimit: 100 }, /`rateLimit` must be \{ max, timeWindowMillis\? \}/],
+    [{ pool, jwt, rateLimit: {} }, /`rateLimit.max` must be an integer from 1/],
+    [{ pool, jwt, rateLimit: { max: 10, timeWindowMillis: 0 } }, /`rateLimit.timeWindowMillis` must be an integer from 1/]
   ]
   for (const [options, message] of cases) {
     const app = Fastify()
@@ -80,6 +102,38 @@ t.test('more keys and algorithms that do fit', async (t) => {
   const response = await ed25519.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign({ role: 'manager', streamIds: [STREAM] }, { key: ed.privateKey, algorithm: 'EdDSA' as 'ES256' }) } })
   t.equal(response.statusCode, 200, 'EdDSA tokens verify with an Ed25519 key')
   await ed25519.close()
+})
+
+t.test('its own pool takes an application_name', async (t) => {
+  const app = Fastify()
+  await app.register(activeConversations, { connectionString: db.connectionString, applicationName: 'wallboard-gateway', jwt: { secret: SECRET } })
+  t.equal((await app.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: token } })).statusCode, 200)
+  const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'wallboard-gateway'", [db.name])
+  t.equal(rows[0].n, 1)
+  await app.close()
+})
+
+t.test('rate limit, per token subject', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(activeConversations, { pool: db.pool, jwt: { secret: SECRET }, rateLimit: { max: 2, timeWindowMillis: 60_000 } })
+  const request = (claims: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    app.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign({ role: 'manager', streamIds: [STREAM], ...claims }), ...headers } })
+  t.equal((await request({ sub: 'alice' })).statusCode, 200)
+  const second = await request({ sub: 'alice' })
+  t.equal(second.statusCode, 200)
+  t.equal(second.headers['x-ratelimit-remaining'], '0')
+  const limited = await request({ sub: 'alice' })
+  t.equal(limited.statusCode, 429, 'the third in the window')
+  t.match(limited.json(), { statusCode: 429, code: 'FAC_ERR_RATE_LIMITED', error: 'Too Many Requests', message: /^Too many requests, retry in / })
+  t.same(Object.keys(limited.json()), ['statusCode', 'code', 'error', 'message'])
+  t.match(limited.headers['retry-after'], /^\d+$/)
+  t.equal((await request({ sub: 'alice' }, { 'x-forwarded-for': '10.1.2.3', 'x-real-ip': '10.9.9.9' })).statusCode, 429, 'forged client headers change nothing')
+  t.equal((await request({ sub: 'bob' })).statusCode, 200, 'another subject has its own budget')
+  t.equal((await request({})).statusCode, 200, 'tokens without sub share one budget per stream list')
+  t.equal((await request({})).statusCode, 200)
+  t.equal((await request({})).statusCode, 429)
+  t.equal((await app.inject({ url: viewUrl(STREAM, 'a1') })).statusCode, 401, 'an anonymous request is refused before it counts')
 })
 
 t.test('a pool given is used and left open', async (t) => {
