@@ -9,6 +9,10 @@ export interface EmbeddedDatabase {
   connectionString: string
   /** Stops the server and removes its data directory. */
   stop: () => Promise<void>
+  /** Stops the server, keeping its data (an outage, for tests and the soak). */
+  pause: () => Promise<void>
+  /** Starts the paused server again, on the same port. */
+  resume: () => Promise<void>
 }
 
 /**
@@ -27,7 +31,7 @@ export async function startEmbeddedPostgres (): Promise<EmbeddedDatabase> {
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    persistent: true, // stop() removes the whole directory itself; pause() must keep the data
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
     onLog: discard,
@@ -40,7 +44,9 @@ export async function startEmbeddedPostgres (): Promise<EmbeddedDatabase> {
     stop: async () => {
       await server.stop()
       rmSync(parent, { recursive: true, force: true })
-    }
+    },
+    pause: () => server.stop(),
+    resume: () => server.start()
   }
 }
 
