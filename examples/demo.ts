@@ -14,17 +14,18 @@ export interface DemoOptions {
   databaseUrl: string | undefined
   /** The HS256 secret the demo verifies (and signs its token) with. */
   jwtSecret: string
-  logger: boolean
+  /** Fastify logger level, or false for none. */
+  logger: false | string
 }
 
-/** HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded) and DEMO_JWT_SECRET (default: random). */
+/** HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded), DEMO_JWT_SECRET (default: random), LOG_LEVEL (default info). */
 export function demoOptionsFromEnv (env: NodeJS.ProcessEnv): DemoOptions {
   return {
     host: env.HOST || '127.0.0.1',
     port: env.PORT ? Number(env.PORT) : 3000,
     databaseUrl: env.DATABASE_URL || undefined,
     jwtSecret: env.DEMO_JWT_SECRET || randomBytes(32).toString('hex'),
-    logger: true
+    logger: env.LOG_LEVEL || 'info'
   }
 }
 
@@ -51,7 +52,7 @@ export interface Demo {
 export async function startDemo (options: DemoOptions): Promise<Demo> {
   const embedded = options.databaseUrl ? undefined : await startEmbeddedPostgres()
   const connectionString = options.databaseUrl ?? embedded?.connectionString as string
-  const gateway = Fastify({ logger: options.logger, connectionTimeout: 10_000, requestTimeout: 10_000 })
+  const gateway = Fastify({ logger: options.logger === false ? false : { level: options.logger }, connectionTimeout: 10_000, requestTimeout: 10_000 })
   const close = async (): Promise<void> => {
     // Fastify reaps the connections that are idle when close() starts; one that finishes
     // its last response afterwards would hold the process for keepAliveTimeout (72 s).

@@ -79,9 +79,9 @@ t.test('a demo that cannot start cleans up and says why', async (t) => {
 
 t.test('options from the environment', async (t) => {
   const defaults = demoOptionsFromEnv({})
-  t.match(defaults, { host: '127.0.0.1', port: 3000, databaseUrl: undefined, logger: true })
+  t.match(defaults, { host: '127.0.0.1', port: 3000, databaseUrl: undefined, logger: 'info' })
   t.match(defaults.jwtSecret, /^[0-9a-f]{64}$/, 'a random secret')
   t.not(demoOptionsFromEnv({}).jwtSecret, defaults.jwtSecret, 'new at every start')
-  t.match(demoOptionsFromEnv({ HOST: '0.0.0.0', PORT: '8080', DATABASE_URL: 'postgres://db', DEMO_JWT_SECRET: 's' }),
-    { host: '0.0.0.0', port: 8080, databaseUrl: 'postgres://db', jwtSecret: 's' })
+  t.match(demoOptionsFromEnv({ HOST: '0.0.0.0', PORT: '8080', DATABASE_URL: 'postgres://db', DEMO_JWT_SECRET: 's', LOG_LEVEL: 'warn' }),
+    { host: '0.0.0.0', port: 8080, databaseUrl: 'postgres://db', jwtSecret: 's', logger: 'warn' })
 })
