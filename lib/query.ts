@@ -16,10 +16,16 @@ import type { Scope } from './auth.js'
  * Every join includes stream_id. Durations use now(), the database clock, the
  * same instant for every row. No row: no such agent in this stream; visible
  * false: the agent is outside the token's groups, and nothing else was read.
+ *
+ * Written for the prepared statement's generic plan (the one Postgres settles
+ * on after five executions): every read is an index range driven by the agent
+ * row, so the plan is the same good one whatever the parameters; the optional
+ * filters only thin out rows already found.
  */
 export const AGENT_VIEW_SQL = `
 WITH agent AS (
-  SELECT a.stream_id, a.id, a.first_name, a.last_name, a.prof_image, a.online_status, g.group_ids,
+  SELECT a.stream_id, a.id, a.first_name, a.last_name, a.prof_image, a.online_status,
+         g.group_ids, k.skill_ids,
          ($5::text[] IS NULL OR g.group_ids && $5::text[]) AS visible
   FROM agents a
   CROSS JOIN LATERAL (
@@ -27,9 +33,14 @@ WITH agent AS (
     FROM agent_group_members m
     WHERE m.stream_id = a.stream_id AND m.agent_id = a.id
   ) g
+  CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(s.skill_id), '{}') AS skill_ids
+    FROM agent_skills s
+    WHERE s.stream_id = a.stream_id AND s.agent_id = a.id
+  ) k
   WHERE a.stream_id = $1 AND a.id = $2
 ),
--- Averages over the conversations the agent accepted inside the window.
+-- Averages over the conversations the agent accepted inside the window (an index-only range).
 metrics AS (
   SELECT
     round(avg(extract(epoch FROM c.closed_at - c.accepted_at)) FILTER (WHERE c.closed_at IS NOT NULL))::int AS resolution_time,
@@ -39,62 +50,67 @@ metrics AS (
   JOIN conversations c ON c.stream_id = agent.stream_id AND c.agent_id = agent.id
   WHERE agent.visible AND c.accepted_at >= now() - make_interval(secs => $6)
 ),
--- The conversations the agent is handling now, oldest first.
-active AS (
-  SELECT json_agg(json_build_object(
-           'firstName', c.customer_first_name,
-           'lastName', c.customer_last_name,
-           'skills', needs.skills,
-           'startTime', to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           'conversationId', c.id,
-           'source', c.source,
-           'profImage', coalesce(nullif(c.customer_prof_image, ''), 'no-avatar'),
-           'engagementTime', greatest(0, floor(extract(epoch FROM now() - c.accepted_at)))::int,
-           'waitTime', greatest(0, floor(extract(epoch FROM c.accepted_at - c.queued_at)))::int
-         ) ORDER BY c.started_at, c.id) AS list
+-- The open conversations to consider: the agent's active ones, and the queued
+-- ones routed to one of its groups or to none (one index range per group, and
+-- one for the ungrouped: never the whole queue of the stream), each with the
+-- ids of the skills it needs (index-only).
+open AS (
+  SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
+         c.started_at, c.queued_at, c.accepted_at, true AS is_active
   FROM agent
   JOIN conversations c ON c.stream_id = agent.stream_id AND c.agent_id = agent.id AND c.status = 'active'
+  WHERE agent.visible AND ($4::text[] IS NULL OR c.agent_group_id = ANY ($4))
+  UNION ALL
+  SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
+         c.started_at, c.queued_at, c.accepted_at, false
+  FROM agent
+  CROSS JOIN LATERAL unnest(agent.group_ids) AS g (id)
+  JOIN conversations c ON c.stream_id = agent.stream_id AND c.status = 'queued' AND c.agent_group_id = g.id
+  WHERE agent.visible AND ($4::text[] IS NULL OR g.id = ANY ($4))
+  UNION ALL
+  SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
+         c.started_at, c.queued_at, c.accepted_at, false
+  FROM agent
+  JOIN conversations c ON c.stream_id = agent.stream_id AND c.status = 'queued' AND c.agent_group_id IS NULL
+  WHERE agent.visible AND $4::text[] IS NULL
+),
+-- What is shown: the active ones, and the queued ones needing no skill the agent lacks.
+shown AS (
+  SELECT c.*, coalesce(needs.skill_ids, '{}') AS skill_ids
+  FROM agent, open c
   CROSS JOIN LATERAL (
-    SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id), '[]') AS skills
+    SELECT array_agg(cs.skill_id) AS skill_ids
     FROM conversation_skills cs
-    JOIN skills s ON s.stream_id = cs.stream_id AND s.id = cs.skill_id
     WHERE cs.stream_id = c.stream_id AND cs.conversation_id = c.id
   ) needs
-  WHERE agent.visible
-    AND ($3::text IS NULL OR c.source = $3)
-    AND ($4::text[] IS NULL OR c.agent_group_id = ANY ($4))
+  WHERE ($3::text IS NULL OR c.source = $3)
+    AND (c.is_active OR needs.skill_ids IS NULL OR needs.skill_ids <@ agent.skill_ids)
 ),
--- Waiting conversations the agent could take: routed to one of its groups or to
--- none, and needing no skill it lacks. Longest waiting first.
-queue AS (
-  SELECT json_agg(json_build_object(
+-- Each shown conversation as its JSON object, skills by name.
+item AS (
+  SELECT c.is_active, c.started_at, c.queued_at, c.id,
+         json_build_object(
            'firstName', c.customer_first_name,
            'lastName', c.customer_last_name,
-           'skills', needs.skills,
+           'skills', (SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id), '[]')
+                      FROM skills s WHERE s.stream_id = c.stream_id AND s.id = ANY (c.skill_ids)),
            'startTime', to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
            'conversationId', c.id,
            'source', c.source,
            'profImage', coalesce(nullif(c.customer_prof_image, ''), 'no-avatar'),
-           'waitTime', greatest(0, floor(extract(epoch FROM now() - c.queued_at)))::int
-         ) ORDER BY c.queued_at, c.id) AS list
-  FROM agent
-  JOIN conversations c ON c.stream_id = agent.stream_id AND c.status = 'queued'
-                      AND (c.agent_group_id = ANY (agent.group_ids) OR c.agent_group_id IS NULL)
-  CROSS JOIN LATERAL (
-    SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id), '[]') AS skills
-    FROM conversation_skills cs
-    JOIN skills s ON s.stream_id = cs.stream_id AND s.id = cs.skill_id
-    WHERE cs.stream_id = c.stream_id AND cs.conversation_id = c.id
-  ) needs
-  WHERE agent.visible
-    AND ($3::text IS NULL OR c.source = $3)
-    AND ($4::text[] IS NULL OR c.agent_group_id = ANY ($4))
-    AND NOT EXISTS (
-      SELECT 1 FROM conversation_skills cs
-      WHERE cs.stream_id = c.stream_id AND cs.conversation_id = c.id
-        AND NOT EXISTS (
-          SELECT 1 FROM agent_skills k
-          WHERE k.stream_id = cs.stream_id AND k.agent_id = agent.id AND k.skill_id = cs.skill_id))
+           'waitTime', greatest(0, floor(extract(epoch FROM CASE WHEN c.is_active THEN c.accepted_at ELSE now() END - c.queued_at)))::int
+         ) AS body,
+         greatest(0, floor(extract(epoch FROM now() - c.accepted_at)))::int AS engagement_time
+  FROM shown c
+),
+lists AS (
+  SELECT
+    -- active: oldest first, with engagementTime (seconds since acceptance)
+    json_agg(body::jsonb || jsonb_build_object('engagementTime', engagement_time) ORDER BY started_at, id)
+      FILTER (WHERE is_active) AS active,
+    -- queue: longest waiting first
+    json_agg(body ORDER BY queued_at, id) FILTER (WHERE NOT is_active) AS queue
+  FROM item
 )
 SELECT agent.visible,
        metrics.resolution_time     AS "resolutionTime",
@@ -105,9 +121,9 @@ SELECT agent.visible,
        concat_ws(' ', nullif(agent.first_name, ''), nullif(agent.last_name, '')) AS "name",
        coalesce(nullif(agent.prof_image, ''), 'no-avatar') AS "profImage",
        agent.online_status         AS "onlineStatus",
-       coalesce(active.list, '[]') AS "active",
-       coalesce(queue.list, '[]')  AS "queue"
-FROM agent, metrics, active, queue
+       coalesce(lists.active, '[]') AS "active",
+       coalesce(lists.queue, '[]')  AS "queue"
+FROM agent, metrics, lists
 `
 
 /**

