@@ -11,10 +11,10 @@ export interface DataSetShape {
   queuedPerGroup: number
 }
 
-/** 10,000 agents in 1,000 groups over 10 streams, 20 skills each, 1,000,000 conversations. */
-export const LARGE: DataSetShape = { streams: 10, agentsPerStream: 1000, groupsPerStream: 100, skillsPerStream: 20, closedPerAgent: 96, activePerAgent: 3, queuedPerGroup: 10 }
+/** 10,000 agents in 1,000 groups over 10 streams, 20 skills each, 1,003,000 conversations; a few (3) queued per group. */
+export const LARGE: DataSetShape = { streams: 10, agentsPerStream: 1000, groupsPerStream: 100, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3 }
 /** 100 agents, 10,000 conversations: the same shape, a hundredth of it. */
-export const SMALL: DataSetShape = { streams: 1, agentsPerStream: 100, groupsPerStream: 10, skillsPerStream: 20, closedPerAgent: 96, activePerAgent: 3, queuedPerGroup: 10 }
+export const SMALL: DataSetShape = { streams: 1, agentsPerStream: 100, groupsPerStream: 10, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3 }
 
 export function conversationCount (shape: DataSetShape): number {
   const agents = shape.streams * shape.agentsPerStream
@@ -70,12 +70,13 @@ const SEED_SQL = [
           now() - interval '30 minutes' * n - interval '70 seconds', now() - interval '30 minutes' * n - interval '60 seconds',
           now() - interval '30 minutes' * n, now() - interval '30 minutes' * n + interval '10 seconds', 40, 2
    FROM p, generate_series(1, p.streams) s, generate_series(0, p.agents - 1) i, generate_series(1, p.active) n`,
-  // Queued: per group; in every tenth group the first is routed to no group instead.
+  // Queued: per group; in groups 0 and 1 the first is routed to no group instead, so that
+  // every stream, large or small, has two ungrouped conversations: the same per-agent work.
   `INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id,
                               started_at, queued_at)
    ${PARAMETERS}
    SELECT 'st-' || s, 'q-' || g || '-' || n, CASE WHEN n % 2 = 0 THEN 'chat' ELSE 'call' END, 'queued', 'Cus' || n, 'Waiting' || g,
-          CASE WHEN n = 1 AND g % 10 = 0 THEN NULL ELSE 'ag-' || g END,
+          CASE WHEN n = 1 AND g < 2 THEN NULL ELSE 'ag-' || g END,
           now() - interval '10 seconds' * n - interval '5 seconds', now() - interval '10 seconds' * n
    FROM p, generate_series(1, p.streams) s, generate_series(0, p.groups - 1) g, generate_series(1, p.queued) n`,
   `INSERT INTO conversation_skills (stream_id, conversation_id, skill_id)

@@ -86,28 +86,33 @@ shown AS (
   WHERE ($3::text IS NULL OR c.source = $3)
     AND (c.is_active OR needs.skill_ids IS NULL OR needs.skill_ids <@ agent.skill_ids)
 ),
--- Each shown conversation as its JSON object, skills by name.
+-- Each shown conversation as its JSON object, skills by name: an active one with
+-- engagementTime and the wait before acceptance, a queued one with the wait so far.
 item AS (
   SELECT c.is_active, c.started_at, c.queued_at, c.id,
-         json_build_object(
-           'firstName', c.customer_first_name,
-           'lastName', c.customer_last_name,
-           'skills', (SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id), '[]')
-                      FROM skills s WHERE s.stream_id = c.stream_id AND s.id = ANY (c.skill_ids)),
-           'startTime', to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-           'conversationId', c.id,
-           'source', c.source,
-           'profImage', coalesce(nullif(c.customer_prof_image, ''), 'no-avatar'),
-           'waitTime', greatest(0, floor(extract(epoch FROM CASE WHEN c.is_active THEN c.accepted_at ELSE now() END - c.queued_at)))::int
-         ) AS body,
-         greatest(0, floor(extract(epoch FROM now() - c.accepted_at)))::int AS engagement_time
+         CASE WHEN c.is_active
+           THEN json_build_object('firstName', f.first_name, 'lastName', f.last_name, 'skills', f.skills,
+                                  'startTime', f.start_time, 'conversationId', c.id, 'source', c.source, 'profImage', f.prof_image,
+                                  'engagementTime', greatest(0, floor(extract(epoch FROM now() - c.accepted_at)))::int,
+                                  'waitTime', greatest(0, floor(extract(epoch FROM c.accepted_at - c.queued_at)))::int)
+           ELSE json_build_object('firstName', f.first_name, 'lastName', f.last_name, 'skills', f.skills,
+                                  'startTime', f.start_time, 'conversationId', c.id, 'source', c.source, 'profImage', f.prof_image,
+                                  'waitTime', greatest(0, floor(extract(epoch FROM now() - c.queued_at)))::int)
+         END AS body
   FROM shown c
+  CROSS JOIN LATERAL (
+    SELECT c.customer_first_name AS first_name,
+           c.customer_last_name AS last_name,
+           coalesce(nullif(c.customer_prof_image, ''), 'no-avatar') AS prof_image,
+           to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS start_time,
+           (SELECT coalesce(json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id), '[]')
+            FROM skills s WHERE s.stream_id = c.stream_id AND s.id = ANY (c.skill_ids)) AS skills
+  ) f
 ),
 lists AS (
   SELECT
-    -- active: oldest first, with engagementTime (seconds since acceptance)
-    json_agg(body::jsonb || jsonb_build_object('engagementTime', engagement_time) ORDER BY started_at, id)
-      FILTER (WHERE is_active) AS active,
+    -- active: oldest first
+    json_agg(body ORDER BY started_at, id) FILTER (WHERE is_active) AS active,
     -- queue: longest waiting first
     json_agg(body ORDER BY queued_at, id) FILTER (WHERE NOT is_active) AS queue
   FROM item

@@ -3,12 +3,19 @@
 // database of the benchmark's shape (scaled down), shows no sequential scan of conversations.
 import t from 'tap'
 import { AGENT_VIEW_SQL } from '../lib/query.js'
-import { seed } from '../bench/seed.js'
+import { conversationCount, seed, type DataSetShape } from '../bench/seed.js'
 import { freshDatabase } from './helpers/database.js'
 
 const db = await freshDatabase(t)
 // 2 streams x 500 agents x 40 closed + 3 active, 50 groups x 10 queued: about 45,000 conversations.
-await seed(db.pool, { streams: 2, agentsPerStream: 500, groupsPerStream: 50, skillsPerStream: 20, closedPerAgent: 40, activePerAgent: 3, queuedPerGroup: 10 })
+const shape: DataSetShape = { streams: 2, agentsPerStream: 500, groupsPerStream: 50, skillsPerStream: 20, closedPerAgent: 40, activePerAgent: 3, queuedPerGroup: 10 }
+await seed(db.pool, shape)
+
+t.test('the seed makes the data set it says', async (t) => {
+  const { rows } = await db.pool.query('SELECT status, count(*)::int AS n FROM conversations GROUP BY status ORDER BY status')
+  t.same(rows, [{ status: 'active', n: 3000 }, { status: 'closed', n: 40000 }, { status: 'queued', n: 1000 }])
+  t.equal(conversationCount(shape), 44_000)
+})
 
 const cases: Array<[string, string]> = [
   ['no filter', "'st-1', 'a-17', NULL, NULL, NULL, 86400"],
