@@ -5,7 +5,7 @@
 // BENCH_ROUNDS (3), BENCH_CONNECTIONS (20).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
@@ -22,7 +22,8 @@ const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
-const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres()
+// Shared buffers sized for the large data set (about 400 MB with its indexes), as a production server would be.
+const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres({ shared_buffers: '1GB' })
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
 const admin = new pg.Client({ connectionString: serverUrl })
 await admin.connect()
@@ -73,8 +74,32 @@ function randomAgentPath (shape: DataSetShape): string {
   return `/public/st-${stream}/analytics/manager/agent/a-${agent}/active-conversations`
 }
 
-interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, answered: number }
-async function load (url: string, what: 'endpoint' | 'baseline', shape: DataSetShape, seconds: number): Promise<Figures> {
+/**
+ * CPU time (user + system, ms, from /proc at 100 ticks a second) of the server process
+ * and of the PostgreSQL backends serving the bench databases: where the time goes.
+ */
+function cpuMs (serverPid: number): { server: number, postgres: number } {
+  const ticks = (pid: string) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      return Number(fields[11]) + Number(fields[12])
+    } catch {
+      return 0 // the process ended meanwhile
+    }
+  }
+  let postgres = 0
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('fac_bench_')) postgres += ticks(pid)
+    } catch {}
+  }
+  return { server: ticks(String(serverPid)) * 10, postgres: postgres * 10 }
+}
+
+interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, answered: number, serverCpu: number, postgresCpu: number }
+async function load (server: Server, what: 'endpoint' | 'baseline', shape: DataSetShape, seconds: number): Promise<Figures> {
+  const url = server.url
+  const before = cpuMs(server.process.pid as number)
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -82,7 +107,10 @@ async function load (url: string, what: 'endpoint' | 'baseline', shape: DataSetS
     headers: what === 'endpoint' ? { auth: token } : {},
     requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: what === 'endpoint' ? randomAgentPath(shape) : '/baseline' }) }]
   })
+  const after = cpuMs(server.process.pid as number)
   return {
+    serverCpu: (after.server - before.server) / result.requests.total,
+    postgresCpu: (after.postgres - before.postgres) / result.requests.total,
     rps: result.requests.average,
     p50: result.latency.p50,
     p975: result.latency.p97_5,
@@ -97,16 +125,17 @@ async function load (url: string, what: 'endpoint' | 'baseline', shape: DataSetS
 const largeUrl = await dataSet('fac_bench_large', LARGE)
 const smallUrl = await dataSet('fac_bench_small', SMALL)
 
-// Large data set: baseline and endpoint alternately, after a warm-up.
+// Large data set: baseline and endpoint alternately, after a warm-up long enough
+// for random agents to have brought the indexes into the caches (steady state).
 const large = await startServer(largeUrl)
-await load(large.url, 'baseline', LARGE, 2)
-await load(large.url, 'endpoint', LARGE, 3)
+await load(large, 'baseline', LARGE, 2)
+await load(large, 'endpoint', LARGE, 10)
 const counts = async () => { await sleep(500); return await (await fetch(`${large.url}/bench/statements`)).json() as { statements: number, responses: number } }
 const before = await counts()
 const rounds: Array<{ baseline: Figures, endpoint: Figures, ratio: number }> = []
 for (let round = 1; round <= ROUNDS; round++) {
-  const baseline = await load(large.url, 'baseline', LARGE, SECONDS)
-  const endpoint = await load(large.url, 'endpoint', LARGE, SECONDS)
+  const baseline = await load(large, 'baseline', LARGE, SECONDS)
+  const endpoint = await load(large, 'endpoint', LARGE, SECONDS)
   rounds.push({ baseline, endpoint, ratio: endpoint.rps / baseline.rps })
   log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s, endpoint ${endpoint.rps.toFixed(0)} req/s, ratio ${(endpoint.rps / baseline.rps).toFixed(3)}`)
 }
@@ -116,9 +145,9 @@ const rssMb = await stopServer(large)
 
 // Small data set: the endpoint alone, same load.
 const small = await startServer(smallUrl)
-await load(small.url, 'endpoint', SMALL, 3)
+await load(small, 'endpoint', SMALL, 10)
 const smallRounds: Figures[] = []
-for (let round = 1; round <= ROUNDS; round++) smallRounds.push(await load(small.url, 'endpoint', SMALL, SECONDS))
+for (let round = 1; round <= ROUNDS; round++) smallRounds.push(await load(small, 'endpoint', SMALL, SECONDS))
 const smallRssMb = await stopServer(small)
 
 await admin.end()
@@ -130,10 +159,11 @@ const smallMean = median(smallRounds.map((r) => r.mean))
 const largeOverSmall = largeMean / smallMean
 const failures = [...rounds.flatMap((r) => [r.baseline, r.endpoint]), ...smallRounds].reduce((sum, f) => sum + f.non2xx + f.errors, 0)
 
-const row = (name: string, f: Figures) => `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p975} | ${f.p99} | ${f.mean.toFixed(2)} |`
+const row = (name: string, f: Figures) =>
+  `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p975} | ${f.p99} | ${f.mean.toFixed(2)} | ${f.serverCpu.toFixed(3)} | ${f.postgresCpu.toFixed(3)} |`
 const table = [
-  '| run | req/s | p50 ms | p97.5 ms | p99 ms | mean ms |',
-  '|---|---|---|---|---|---|',
+  '| run | req/s | p50 ms | p97.5 ms | p99 ms | mean ms | server CPU ms/request | PostgreSQL CPU ms/request |',
+  '|---|---|---|---|---|---|---|---|',
   ...rounds.flatMap((r, i) => [row(`round ${i + 1}: SELECT 1 baseline`, r.baseline), row(`round ${i + 1}: endpoint, large`, r.endpoint)]),
   ...smallRounds.map((f, i) => row(`round ${i + 1}: endpoint, small`, f))
 ].join('\n')

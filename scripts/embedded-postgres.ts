@@ -21,7 +21,7 @@ export interface EmbeddedDatabase {
  * As root, Postgres runs as the `postgres` OS user, which needs to reach the
  * data directory: hence a world-traversable parent under the OS temp dir.
  */
-export async function startEmbeddedPostgres (): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres (settings: Record<string, string> = {}): Promise<EmbeddedDatabase> {
   const parent = mkdtempSync(join(tmpdir(), 'fastify-active-conversations-'))
   chmodSync(parent, 0o755)
   const port = await freePort()
@@ -33,7 +33,8 @@ export async function startEmbeddedPostgres (): Promise<EmbeddedDatabase> {
     password,
     persistent: true, // stop() removes the whole directory itself; pause() must keep the data
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off'],
+    postgresFlags: Object.entries({ listen_addresses: '127.0.0.1', max_connections: '200', fsync: 'off', ...settings })
+      .flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     onLog: discard,
     onError: discard
   })
