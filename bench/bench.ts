@@ -11,6 +11,7 @@ import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import pg from 'pg'
 import { migrate } from '../lib/index.js'
+import { AGENT_VIEW_SQL } from '../lib/query.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { conversationCount, LARGE, SMALL, seed, type DataSetShape } from './seed.js'
 
@@ -125,6 +126,22 @@ async function load (server: Server, what: 'endpoint' | 'baseline', shape: DataS
 const largeUrl = await dataSet('fac_bench_large', LARGE)
 const smallUrl = await dataSet('fac_bench_small', SMALL)
 
+/** EXPLAIN ANALYZE of the statement's generic plan (the one a prepared statement settles on), for one agent. */
+async function explain (databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  await client.query('SET plan_cache_mode = force_generic_plan')
+  await client.query(`PREPARE agent_view (text, text, text, text[], text[], int) AS ${AGENT_VIEW_SQL}`)
+  const run = "EXECUTE agent_view ('st-1', 'a-17', NULL, NULL, NULL, 86400)"
+  for (let i = 0; i < 20; i++) await client.query(run) // warm
+  const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, SUMMARY) ${run}`)
+  await client.end()
+  const lines = rows.map((row) => row['QUERY PLAN'] as string)
+  const buffers = lines.find((line) => /^\s+Buffers:/.test(line))?.trim() ?? ''
+  return `${lines.find((line) => line.startsWith('Execution Time')) ?? ''}, ${buffers}, ${lines.filter((line) => line.includes('Seq Scan on conversations')).length} sequential scans of conversations`
+}
+const explained = { large: await explain(largeUrl), small: await explain(smallUrl) }
+
 // Large data set: baseline and endpoint alternately, after a warm-up long enough
 // for random agents to have brought the indexes into the caches (steady state).
 const large = await startServer(largeUrl)
@@ -183,6 +200,8 @@ ${table}
 | SQL statements per request | **${statementsPerRequest.toFixed(3)}** | 1 |
 | server peak RSS (large; small) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB | <= 150 MB |
 | non-2xx answers and errors | ${failures} | 0 |
+| EXPLAIN ANALYZE, generic plan, one agent, large | ${explained.large} | |
+| the same, small | ${explained.small} | |
 
 \`${summary}\`
 <!-- bench:end -->`
