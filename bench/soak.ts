@@ -2,12 +2,12 @@
 // PostgreSQL outage in the middle. Reports requests sent, answers by status,
 // errors, and the gateway's RSS over time. SOAK_SECONDS (default 180),
 // SOAK_CONNECTIONS (default 20), SOAK_OUTAGE_SECONDS (default 5).
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { migrate } from '../lib/index.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { DEMO_STREAM_ID } from '../examples/demo-data.js'
+import { spawnDemo } from '../examples/demo-process.js'
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 180)
 const connections = Number(process.env.SOAK_CONNECTIONS ?? 20)
@@ -19,17 +19,11 @@ const database = await startEmbeddedPostgres()
 await migrate(database.connectionString)
 
 // The gateway in a process of its own, so that its memory is measured alone.
-const gateway = spawn(process.execPath, [new URL('../examples/start.js', import.meta.url).pathname], {
-  env: { ...process.env, DATABASE_URL: database.connectionString, PORT: '0', LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'pipe', 'inherit']
-})
-let output = ''
-gateway.stdout.on('data', (chunk) => { output += String(chunk) })
-for (let i = 0; i < 300 && !/^curl /m.test(output); i++) await sleep(100)
-const [, token, url] = /^curl -s -H 'auth: ([^']+)' '([^']+)'$/m.exec(output) ?? []
-if (token === undefined || url === undefined) throw new Error(`the gateway did not start:\n${output}`)
-const { origin } = new URL(url)
-const pid = gateway.pid as number
+const gateway = await spawnDemo({ ...process.env, DATABASE_URL: database.connectionString, PORT: '0', LOG_LEVEL: 'warn' })
+gateway.child.stderr.pipe(process.stderr)
+const { origin } = new URL(gateway.url)
+const token = gateway.token
+const pid = gateway.child.pid as number
 
 const rss: Array<[number, number]> = [[0, rssMb(pid)]]
 const started = Date.now()
@@ -58,8 +52,8 @@ await outage
 clearInterval(sampler)
 rss.push([Math.round((Date.now() - started) / 1000), rssMb(pid)])
 
-gateway.kill('SIGTERM')
-const exitCode = await new Promise((resolve) => gateway.once('exit', resolve))
+gateway.child.kill('SIGTERM')
+const exitCode = await gateway.exited
 await database.stop()
 
 const byStatus = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, { count }]) => [status, count]))

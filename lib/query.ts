@@ -52,8 +52,7 @@ metrics AS (
 ),
 -- The open conversations to consider: the agent's active ones, and the queued
 -- ones routed to one of its groups or to none (one index range per group, and
--- one for the ungrouped: never the whole queue of the stream), each with the
--- ids of the skills it needs (index-only).
+-- one for the ungrouped: never the whole queue of the stream).
 open AS (
   SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
          c.started_at, c.queued_at, c.accepted_at, true AS is_active
@@ -74,7 +73,8 @@ open AS (
   JOIN conversations c ON c.stream_id = agent.stream_id AND c.status = 'queued' AND c.agent_group_id IS NULL
   WHERE agent.visible AND $4::text[] IS NULL
 ),
--- What is shown: the active ones, and the queued ones needing no skill the agent lacks.
+-- What is shown: the active ones, and the queued ones needing no skill the agent
+-- lacks (each one's needed skill ids from an index-only scan).
 shown AS (
   SELECT c.*, coalesce(needs.skill_ids, '{}') AS skill_ids
   FROM agent, open c

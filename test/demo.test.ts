@@ -1,18 +1,18 @@
 // `npm start`: the demo gateway on its own embedded PostgreSQL answers the curl it prints,
 // and SIGTERM shuts everything down, leaving no postgres process behind.
-import { spawn, execFile } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { demoOptionsFromEnv, startDemo } from '../examples/demo.js'
+import { spawnDemo } from '../examples/demo-process.js'
 import { migrate } from '../lib/index.js'
 import { freshDatabase } from './helpers/database.js'
 import { SECRET } from './helpers/tokens.js'
 
 const run = promisify(execFile)
-const root = new URL('..', import.meta.url).pathname
 
 t.test('npm start prints a token and a curl that returns the demo agent', async (t) => {
   // A temp dir of its own, so this test can tell its postgres from any other.
@@ -21,20 +21,11 @@ t.test('npm start prints a token and a curl that returns the demo agent', async 
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', TMPDIR: temp }
   delete env.DATABASE_URL // the embedded default
 
-  const demo = spawn(process.execPath, [join(root, 'dist/examples/start.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    if (demo.exitCode === null) demo.kill('SIGKILL')
-    rmSync(temp, { recursive: true, force: true })
-  })
-  let output = ''
-  demo.stdout.on('data', (chunk) => { output += String(chunk) })
-  demo.stderr.on('data', (chunk) => { output += String(chunk) })
-  const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
-
-  for (let i = 0; i < 300 && !/^curl .*$/m.test(output) && demo.exitCode === null; i++) await new Promise((resolve) => setTimeout(resolve, 100))
-  const curl = /^curl .*$/m.exec(output)?.[0]
-  if (curl === undefined) return t.fail(`no curl printed:\n${output}`)
-  t.match(output, /Demo token \(role manager/)
+  t.teardown(() => rmSync(temp, { recursive: true, force: true }))
+  const demo = await spawnDemo(env)
+  t.teardown(() => { if (demo.child.exitCode === null) demo.child.kill('SIGKILL') })
+  const curl = /^curl .*$/m.exec(demo.output())?.[0] as string
+  t.match(demo.output(), /Demo token \(role manager/)
   t.ok(postgresUnder(temp) > 0, 'its own postgres runs')
 
   const { stdout } = await run('sh', ['-c', curl])
@@ -45,8 +36,8 @@ t.test('npm start prints a token and a curl that returns the demo agent', async 
   t.same(body.active.map((c: { conversationId: string }) => c.conversationId), ['c-1233', 'c-1240'])
   t.same(body.queue.map((c: { conversationId: string }) => c.conversationId), ['c-1250', 'c-1251', 'c-1252'])
 
-  demo.kill('SIGTERM')
-  t.equal(await exited, 0, 'SIGTERM: a clean exit')
+  demo.child.kill('SIGTERM')
+  t.equal(await demo.exited, 0, 'SIGTERM: a clean exit')
   t.equal(postgresUnder(temp), 0, 'no stray postgres process')
   t.same(readdirSync(temp), [], 'and its data directory is gone')
 })
@@ -71,6 +62,10 @@ t.test('the demo on a database given by DATABASE_URL', async (t) => {
   t.equal(response.status, 200)
   t.equal((await response.json()).name, 'Amanda Jones', 'and seeded the demo stream')
   t.match(demo.curl, /^curl -s -H 'auth: [\w.-]+' 'http:\/\/127\.0\.0\.1:\d+\/public\/st-606c43de5e00ca5f4e27e38a\/analytics\/manager\/agent\/a-1234\/active-conversations'$/)
+})
+
+t.test('npm start that cannot reach its database fails, saying why', async (t) => {
+  await t.rejects(spawnDemo({ ...process.env, PORT: '0', DATABASE_URL: 'postgres://nobody:x@127.0.0.1:9/none' }), { message: /the demo did not start:[\s\S]*ECONNREFUSED/ })
 })
 
 t.test('a demo that cannot start cleans up and says why', async (t) => {

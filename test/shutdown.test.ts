@@ -1,28 +1,18 @@
 // SIGTERM under load: the request in flight finishes, what comes after it gets 503,
 // the pools end and the process exits 0.
-import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import t from 'tap'
 import pg from 'pg'
+import { spawnDemo } from '../examples/demo-process.js'
 import { freshDatabase } from './helpers/database.js'
 
-const root = new URL('..', import.meta.url).pathname
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('SIGTERM with a request in flight and another behind it', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
-  const demo = spawn(process.execPath, [`${root}dist/examples/start.js`], {
-    env: { ...process.env, PORT: '0', DATABASE_URL: db.connectionString },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  t.teardown(() => { if (demo.exitCode === null) demo.kill('SIGKILL') })
-  let output = ''
-  demo.stdout.on('data', (chunk) => { output += String(chunk) })
-  demo.stderr.on('data', (chunk) => { output += String(chunk) })
-  const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
-  for (let i = 0; i < 300 && !/^curl /m.test(output); i++) await sleep(100)
-  const [, token, url] = /^curl -s -H 'auth: ([^']+)' '([^']+)'$/m.exec(output) ?? []
-  if (url === undefined) return t.fail(`the demo did not start:\n${output}`)
+  const demo = await spawnDemo({ ...process.env, PORT: '0', DATABASE_URL: db.connectionString })
+  t.teardown(() => { if (demo.child.exitCode === null) demo.child.kill('SIGKILL') })
+  const { token, url } = demo
   const { hostname, port, pathname } = new URL(url)
 
   // Hold the agents table so the first request stays in flight (within the 2 s statement timeout).
@@ -48,7 +38,7 @@ t.test('SIGTERM with a request in flight and another behind it', async (t) => {
   await sleep(300)
 
   const signalled = Date.now()
-  demo.kill('SIGTERM')
+  demo.child.kill('SIGTERM')
   await sleep(300)
   socket.write(request)
   await sleep(100)
@@ -68,7 +58,7 @@ t.test('SIGTERM with a request in flight and another behind it', async (t) => {
   t.match(answers, /"name":"Amanda Jones"/, 'with its full body')
   t.match(secondAnswer, /^HTTP\/1\.1 200 /, 'the other request in flight finished too')
   t.match(answers, /Service Unavailable/, 'and the 503 says so')
-  t.equal(await exited, 0, 'exit code 0')
+  t.equal(await demo.exited, 0, 'exit code 0')
   t.ok(Date.now() - signalled < 5000, `promptly: ${Date.now() - signalled} ms after SIGTERM, not after a keep-alive timeout`)
   const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [db.name])
   t.equal(rows[0].n, 0, 'no connection of the gateway left open')
