@@ -13,11 +13,13 @@ const run = promisify(execFile)
 const applied = async (db: { pool: import('pg').Pool }) =>
   (await db.pool.query<{ name: string }>('SELECT name FROM fastify_active_conversations_migrations ORDER BY name')).rows.map((row) => row.name)
 
+const PACKAGE_MIGRATIONS = ['001_initial_schema.sql', '002_conversation_skill_ids.sql']
+
 t.test('applies the package\'s migrations once, from a connection string or a pool', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
-  t.same(await migrate(db.connectionString), ['001_initial_schema.sql'])
+  t.same(await migrate(db.connectionString), PACKAGE_MIGRATIONS)
   t.same(await migrate(db.pool), [], 'a second run has nothing to do')
-  t.same(await applied(db), ['001_initial_schema.sql'], 'recorded')
+  t.same(await applied(db), PACKAGE_MIGRATIONS, 'recorded')
   const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('agents', 'agent_groups', 'agent_group_members', 'skills', 'agent_skills', 'conversations', 'conversation_skills')")
   t.equal(rows[0].n, 7, 'every table of the data model')
   t.match(MIGRATIONS_DIRECTORY, /migrations$/)
@@ -26,7 +28,7 @@ t.test('applies the package\'s migrations once, from a connection string or a po
 t.test('three migrators at once: one applies, none fails', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
   const results = await Promise.all([migrate(db.connectionString), migrate(db.connectionString), migrate(db.pool)])
-  t.same(results.flat(), ['001_initial_schema.sql'])
+  t.same(results.flat(), PACKAGE_MIGRATIONS)
 })
 
 t.test('numbered files in numeric order; a failing one is rolled back; an edited one is refused', async (t) => {
@@ -35,13 +37,14 @@ t.test('numbered files in numeric order; a failing one is rolled back; an edited
   writeFileSync(join(directory, '2_second.sql'), 'INSERT INTO log VALUES (2);')
   writeFileSync(join(directory, '1_first.sql'), 'CREATE TABLE log (n int);')
   writeFileSync(join(directory, '10_tenth.sql'), 'INSERT INTO log VALUES (10);')
+  writeFileSync(join(directory, '2_another.sql'), 'INSERT INTO log VALUES (3);') // the same number: by name
   writeFileSync(join(directory, 'README.md'), 'not a migration')
-  t.same(await migrate(db.pool, { directory }), ['1_first.sql', '2_second.sql', '10_tenth.sql'])
-  t.same((await db.pool.query('SELECT n FROM log')).rows.map((row) => row.n), [2, 10])
+  t.same(await migrate(db.pool, { directory }), ['1_first.sql', '2_another.sql', '2_second.sql', '10_tenth.sql'])
+  t.same((await db.pool.query('SELECT n FROM log')).rows.map((row) => row.n), [3, 2, 10])
 
   writeFileSync(join(directory, '11_broken.sql'), 'INSERT INTO log VALUES (11); SELECT * FROM nowhere;')
   await t.rejects(migrate(db.pool, { directory }), { code: '42P01' })
-  t.same((await db.pool.query('SELECT n FROM log')).rows.map((row) => row.n), [2, 10], 'nothing of the failed file stays')
+  t.same((await db.pool.query('SELECT n FROM log')).rows.map((row) => row.n), [3, 2, 10], 'nothing of the failed file stays')
   t.notOk((await applied(db)).includes('11_broken.sql'), 'and it is not recorded')
 
   writeFileSync(join(directory, '11_broken.sql'), 'SELECT 1;')
@@ -93,7 +96,7 @@ t.test('npm run migrate (the package bin): applies, then says it is up to date; 
   const db = await freshDatabase(t, { migrated: false })
   const bin = new URL('../dist/scripts/migrate.js', import.meta.url).pathname
   const first = await run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: db.connectionString } })
-  t.equal(first.stdout.trim(), 'Applied: 001_initial_schema.sql')
+  t.equal(first.stdout.trim(), `Applied: ${PACKAGE_MIGRATIONS.join(', ')}`)
   const second = await run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: db.connectionString } })
   t.equal(second.stdout.trim(), 'Up to date.')
   await t.rejects(run(process.execPath, [bin], { env: { ...process.env, DATABASE_URL: '' } }), { code: 2, stderr: /Set DATABASE_URL/ })
