@@ -18,7 +18,7 @@ let registrations = 0
  * encapsulated: nothing it registers (JWT, schemas, error handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
-  const { database, jwt, metricsWindowSeconds, rateLimit } = resolveOptions(options)
+  const { database, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
 
   let pool
   if ('pool' in database) {
@@ -54,7 +54,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     pool,
     callers,
     verifyToken: (token) => verifier.verify(token),
-    metricsWindowSeconds
+    metricsWindowSeconds,
+    batching
   })
 }
 

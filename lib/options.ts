@@ -1,5 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type pg from 'pg'
+import type { BatchLimits } from './batch.js'
 import { DEFAULT_POOL_SETTINGS, type PoolSettings } from './database.js'
 import { InvalidOptionError } from './errors.js'
 
@@ -46,6 +47,13 @@ export interface ActiveConversationsOptions {
   applicationName?: string
   /** Requests per caller (the token's `sub`) and time window, with @fastify/rate-limit; off when absent. */
   rateLimit?: RateLimitOptions
+  /**
+   * Most statements of this registration running at once (default 2). Requests that
+   * arrive while all run wait, and leave together in the next statement.
+   */
+  maxConcurrentStatements?: number
+  /** Most requests answered by one statement (default 32); 1 sends one statement per request. */
+  maxRequestsPerStatement?: number
 }
 
 export interface RateLimitOptions {
@@ -72,9 +80,11 @@ export interface ResolvedOptions {
   jwt: ResolvedJwt
   metricsWindowSeconds: number
   rateLimit: Required<RateLimitOptions> | null
+  batching: BatchLimits
 }
 
 export const DEFAULT_METRICS_WINDOW_SECONDS = 86_400
+export const DEFAULT_BATCHING: BatchLimits = { concurrency: 2, maxSize: 32 }
 const MAX_METRICS_WINDOW_SECONDS = 366 * 86_400
 const MIN_SECRET_BYTES = 32
 
@@ -88,7 +98,11 @@ export function resolveOptions (options: ActiveConversationsOptions): ResolvedOp
     database: resolveDatabase(options),
     jwt: resolveJwt(options.jwt),
     metricsWindowSeconds: integer(options.metricsWindowSeconds, 'metricsWindowSeconds', DEFAULT_METRICS_WINDOW_SECONDS, 1, MAX_METRICS_WINDOW_SECONDS),
-    rateLimit: resolveRateLimit(options.rateLimit)
+    rateLimit: resolveRateLimit(options.rateLimit),
+    batching: {
+      concurrency: integer(options.maxConcurrentStatements, 'maxConcurrentStatements', DEFAULT_BATCHING.concurrency, 1, 1000),
+      maxSize: integer(options.maxRequestsPerStatement, 'maxRequestsPerStatement', DEFAULT_BATCHING.maxSize, 1, 1000)
+    }
   }
 }
 

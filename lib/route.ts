@@ -9,7 +9,8 @@ import { AgentView } from '../schemas/response.js'
 import { authorize, callerFromClaims, extractToken, type Caller } from './auth.js'
 import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 import { securityRequirement } from './openapi.js'
-import { readAgentView } from './query.js'
+import { createBatcher, type BatchLimits } from './batch.js'
+import { readAgentViews, type AgentViewRequest } from './query.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
@@ -20,6 +21,7 @@ export interface RouteDependencies {
   /** Verifies a token's signature and registered claims; throws when it fails. */
   verifyToken: (token: string) => unknown
   metricsWindowSeconds: number
+  batching: BatchLimits
 }
 
 /** Unique per registration, as OpenAPI wants: '/v1' gives v1GetAgentActiveConversations. */
@@ -45,7 +47,12 @@ const errorBody = (description: string, example: FastifyError) => ({
   }
 })
 
-export function registerRoute (fastify: FastifyInstance, { pool, callers, verifyToken, metricsWindowSeconds }: RouteDependencies): void {
+export function registerRoute (fastify: FastifyInstance, { pool, callers, verifyToken, metricsWindowSeconds, batching }: RouteDependencies): void {
+  // Concurrent requests share statements: see createBatcher.
+  const readAgentView = createBatcher(
+    async (requests: AgentViewRequest[]) => await readAgentViews(pool, requests, metricsWindowSeconds),
+    batching
+  )
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: ROUTE_URL,
@@ -99,13 +106,7 @@ export function registerRoute (fastify: FastifyInstance, { pool, callers, verify
       }
       // Authorization from the token and the request alone: no data is read before it.
       const scope = authorize(callers.get(request) as Caller, params, query)
-      const view = await readAgentView(pool, {
-        streamId: params.streamId,
-        agentId: params.agentId,
-        source: query.source,
-        scope,
-        metricsWindowSeconds
-      })
+      const view = await readAgentView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
       if (view === null) throw new AgentNotFoundError()
       if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
       reply.header('cache-control', 'no-store')

@@ -1,8 +1,10 @@
 // The request path keeps to its indexes: EXPLAIN of the endpoint's statement, in the
 // generic plan a prepared statement settles on and in a custom one, on a seeded
-// database of the benchmark's shape (scaled down), shows no sequential scan of conversations.
+// database of the benchmark's shape (scaled down), shows no sequential scan of
+// conversations, for one request and for a batch of several.
 import t from 'tap'
-import { AGENT_VIEW_SQL } from '../lib/query.js'
+import pg from 'pg'
+import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, type AgentViewRequest } from '../lib/query.js'
 import { conversationCount, seed, type DataSetShape } from '../bench/seed.js'
 import { freshDatabase } from './helpers/database.js'
 
@@ -17,24 +19,47 @@ t.test('the seed makes the data set it says', async (t) => {
   t.equal(conversationCount(shape), 44_000)
 })
 
-const cases: Array<[string, string]> = [
-  ['no filter', "'st-1', 'a-17', NULL, NULL, NULL, 86400"],
-  ['source and groups', "'st-2', 'a-400', 'chat', ARRAY['ag-0', 'ag-1'], NULL, 86400"],
-  ['a group-scoped token', "'st-1', 'a-3', NULL, ARRAY['ag-3'], ARRAY['ag-3'], 86400"]
+const request = (streamId: string, agentId: string, more: Partial<AgentViewRequest> = {}): AgentViewRequest =>
+  ({ streamId, agentId, source: undefined, scope: { agentGroups: null, conversationGroups: null }, ...more })
+const requests = (list: AgentViewRequest[]) => JSON.stringify(list.map((r, i) => ({
+  i, stream_id: r.streamId, agent_id: r.agentId, source: r.source ?? null, conversation_groups: r.scope.conversationGroups, agent_groups: r.scope.agentGroups
+})))
+const cases: Array<[string, AgentViewRequest[]]> = [
+  ['no filter', [request('st-1', 'a-17')]],
+  ['source and groups', [request('st-2', 'a-400', { source: 'chat', scope: { agentGroups: null, conversationGroups: ['ag-0', 'ag-1'] } })]],
+  ['a group-scoped token', [request('st-1', 'a-3', { scope: { agentGroups: ['ag-3'], conversationGroups: ['ag-3'] } })]],
+  ['a batch of 20 over both streams', Array.from({ length: 20 }, (_, i) => request(`st-${1 + i % 2}`, `a-${i * 23}`))]
 ]
 for (const mode of ['force_generic_plan', 'force_custom_plan']) {
   t.test(mode, async (t) => {
     const client = await db.pool.connect()
     t.teardown(() => client.release())
     await client.query(`SET plan_cache_mode = ${mode}`)
-    await client.query(`PREPARE agent_view (text, text, text, text[], text[], int) AS ${AGENT_VIEW_SQL}`)
-    for (const [what, values] of cases) {
-      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE agent_view (${values})`)
+    const name = `agent_views_${mode}`
+    await client.query(`PREPARE ${name} (json, int) AS ${AGENT_VIEWS_SQL}`)
+    for (const [what, list] of cases) {
+      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${client.escapeLiteral(requests(list))}, 86400)`)
       const plan = rows.map((row) => row['QUERY PLAN'] as string).join('\n')
+      t.match(plan, /Index Scan using agents_pkey/, `${what}: each request's agent by primary key`)
       t.match(plan, /Index (Only )?Scan using conversations_active_by_agent/, `${what}: active conversations by index`)
-      t.notMatch(plan, /Seq Scan on conversations/, `${what}: no sequential scan of conversations`)
+      t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: the queue by index`)
+      t.notMatch(plan, /Seq Scan on (conversations|agents)/, `${what}: no sequential scan of conversations or agents`)
       t.notMatch(plan, /Bitmap Index Scan on conversations_pkey/, `${what}: nor a sweep of a stream's conversations`)
     }
-    await client.query('DEALLOCATE agent_view')
+    await client.query(`DEALLOCATE ${name}`)
   })
 }
+
+// A custom plan is planned anew on every call (about three times the statement's
+// execution); Postgres keeps making them when they look cheaper than the generic plan.
+t.test('through pg, the statement settles on the generic plan after five calls', async (t) => {
+  const pool = new pg.Pool({ connectionString: db.connectionString, max: 1 })
+  t.teardown(() => pool.end())
+  for (let i = 0; i < 12; i++) {
+    const batch = Array.from({ length: 1 + (i % 4) }, (_, j) => request(`st-${1 + (i + j) % 2}`, `a-${(i * 37 + j) % 500}`))
+    const results = await readAgentViews(pool, batch, 86_400)
+    t.equal(results.filter((result) => result !== null && result !== 'forbidden').length, batch.length)
+  }
+  const { rows } = await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [AGENT_VIEWS_STATEMENT])
+  t.same(rows, [{ generic: 7, custom: 5 }])
+})

@@ -68,6 +68,8 @@ t.test('bad options fail registration with a clear error', async (t) => {
     [{ pool, jwt, metricsWindowSeconds: 0 }, /`metricsWindowSeconds` must be an integer from 1/],
     [{ pool, jwt, metricsWindowSeconds: '3600' }, /`metricsWindowSeconds` must be an integer/],
     [{ connectionString: db.connectionString, jwt, poolMax: 0 }, /`poolMax` must be an integer from 1 to 1000/],
+    [{ pool, jwt, maxConcurrentStatements: 0 }, /`maxConcurrentStatements` must be an integer from 1 to 1000/],
+    [{ pool, jwt, maxRequestsPerStatement: 2.5 }, /`maxRequestsPerStatement` must be an integer from 1 to 1000/],
     [{ pool, jwt, queryTimeoutMillis: 100 }, /`queryTimeoutMillis` applies only to the plugin's own pool/],
     [{ pool, jwt, applicationName: 'x' }, /`applicationName` applies only to the plugin's own pool/],
     [{ connectionString: db.connectionString, jwt, applicationName: 'tab\there' }, /`applicationName` must be 1 to 63 printable ASCII characters/],

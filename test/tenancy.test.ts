@@ -80,3 +80,25 @@ t.test('every answer is 403, 404, or only rows the token may see', async (t) => 
   }), { numRuns: 1000, seed: 20261125 })
   t.ok((seen.get(200) ?? 0) > 100 && (seen.get(403) ?? 0) > 100 && (seen.get(404) ?? 0) > 10, `both answers were exercised: ${JSON.stringify([...seen])}`)
 })
+
+t.test('requests batched into one statement each get the answer they get alone', async (t) => {
+  const alone = await gateway(t, { pool: db.pool, maxRequestsPerStatement: 1 })
+  const batched = await gateway(t, { pool: db.pool, maxConcurrentStatements: 1 })
+  const cases = fc.sample(fc.tuple(claimsArbitrary, requestArbitrary), { numRuns: 300, seed: 20261126 }).map(([claims, request]) => ({
+    url: viewUrl(request.stream, request.agent, [request.groups && `agentGroupId=${request.groups.join(',')}`, request.source && `source=${request.source}`].filter(Boolean).join('&')),
+    headers: { auth: sign(claims) }
+  }))
+  // Waits count seconds on the database clock: the two runs may fall on different seconds.
+  const comparable = (response: { statusCode: number, body: string }) =>
+    `${response.statusCode} ${response.body.replace(/"(waitTime|engagementTime)":\d+/g, '"$1":_')}`
+
+  const expected: string[] = []
+  for (const request of cases) expected.push(comparable(await alone.inject(request)))
+  const before = statements
+  const answers = await Promise.all(cases.map(async (request) => comparable(await batched.inject(request))))
+  const sent = statements - before
+
+  t.same(answers, expected)
+  t.ok(expected.filter((answer) => answer.startsWith('200')).length > 50, 'many answers carry rows')
+  t.ok(sent < cases.length / 4, `batched: ${cases.length} requests, ${sent} statements`)
+})
