@@ -1,12 +1,14 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type pg from 'pg'
 import fastifyJwt, { type FastifyJWTOptions, type JWT } from '@fastify/jwt'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
 import type { Caller } from './auth.js'
-import { createPool } from './database.js'
+import { createPool, isDatabaseUnavailable } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
+import { readAgentViews, type ReadAgentViews } from './query.js'
 import { registerRoute } from './route.js'
 
 // Each registration verifies with its own @fastify/jwt under a namespace of its
@@ -18,7 +20,7 @@ let registrations = 0
  * encapsulated: nothing it registers (JWT, schemas, error handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
-  const { database, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
+  const { database, readPool, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
 
   let pool
   if ('pool' in database) {
@@ -51,12 +53,31 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     })
   }
   registerRoute(fastify, {
-    pool,
+    read: readPool === null
+      ? async (requests, windowSeconds) => await readAgentViews(pool, requests, windowSeconds)
+      : readPoolWithFallback(readPool, pool, fastify.log),
     callers,
     verifyToken: (token) => verifier.verify(token),
     metricsWindowSeconds,
     batching
   })
+}
+
+/**
+ * The replica first; the primary when the replica cannot answer (down, overloaded,
+ * too slow): a wallboard would rather read the primary than get 503. Any other
+ * error is the statement's own and is not retried.
+ */
+function readPoolWithFallback (replica: pg.Pool, primary: pg.Pool, log: FastifyBaseLogger): ReadAgentViews {
+  return async (requests, metricsWindowSeconds) => {
+    try {
+      return await readAgentViews(replica, requests, metricsWindowSeconds)
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err
+      log.warn({ err }, 'fastify-active-conversations: read replica unavailable, reading the primary')
+      return await readAgentViews(primary, requests, metricsWindowSeconds)
+    }
+  }
 }
 
 /** The token's subject; a token without one is limited together with the others of its streams. */

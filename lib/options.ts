@@ -31,6 +31,11 @@ export interface ActiveConversationsOptions {
   pool?: pg.Pool
   /** The plugin opens its own pool (read-only sessions) and ends it on close. */
   connectionString?: string
+  /**
+   * A pg pool on a read replica, used and left open: the statement goes there, and
+   * only when the replica is unavailable, to `pool` or `connectionString`'s pool.
+   */
+  readPool?: pg.Pool
   /** Token verification. */
   jwt: JwtOptions
   /** The metrics average the conversations accepted in this many seconds up to now (default 86400). */
@@ -77,6 +82,7 @@ export type DatabaseTarget =
 
 export interface ResolvedOptions {
   database: DatabaseTarget
+  readPool: pg.Pool | null
   jwt: ResolvedJwt
   metricsWindowSeconds: number
   rateLimit: Required<RateLimitOptions> | null
@@ -96,6 +102,7 @@ const EC_BY_CURVE: Record<string, Algorithm> = { prime256v1: 'ES256', secp384r1:
 export function resolveOptions (options: ActiveConversationsOptions): ResolvedOptions {
   return {
     database: resolveDatabase(options),
+    readPool: resolveReadPool(options.readPool),
     jwt: resolveJwt(options.jwt),
     metricsWindowSeconds: integer(options.metricsWindowSeconds, 'metricsWindowSeconds', DEFAULT_METRICS_WINDOW_SECONDS, 1, MAX_METRICS_WINDOW_SECONDS),
     rateLimit: resolveRateLimit(options.rateLimit),
@@ -115,11 +122,21 @@ function resolveRateLimit (rateLimit: RateLimitOptions | undefined): Required<Ra
   }
 }
 
+function resolveReadPool (readPool: unknown): pg.Pool | null {
+  if (readPool === undefined) return null
+  if (!isPool(readPool)) fail('`readPool` must be a pg.Pool')
+  return readPool
+}
+
+function isPool (value: unknown): value is pg.Pool {
+  return typeof (value as pg.Pool | null)?.query === 'function' && typeof (value as pg.Pool).connect === 'function'
+}
+
 function resolveDatabase (options: ActiveConversationsOptions): DatabaseTarget {
   const { pool, connectionString } = options
   if ((pool === undefined) === (connectionString === undefined)) fail('give exactly one of `pool` and `connectionString`')
   if (pool !== undefined) {
-    if (typeof pool?.query !== 'function' || typeof pool.connect !== 'function') fail('`pool` must be a pg.Pool')
+    if (!isPool(pool)) fail('`pool` must be a pg.Pool')
     for (const own of ['poolMax', 'connectionTimeoutMillis', 'statementTimeoutMillis', 'queryTimeoutMillis', 'applicationName'] as const) {
       if (options[own] !== undefined) fail(`\`${own}\` applies only to the plugin's own pool (with \`connectionString\`); set it on your pool`)
     }

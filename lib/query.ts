@@ -146,6 +146,8 @@ export type AgentViewResult = AgentView | null | 'forbidden'
 type AgentViewRow = AgentView & { requestIndex: number, visible: boolean }
 
 /** The results of the requests, in their order, from one statement. All share one metrics window. */
+export type ReadAgentViews = (requests: AgentViewRequest[], metricsWindowSeconds: number) => Promise<AgentViewResult[]>
+
 export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[], metricsWindowSeconds: number): Promise<AgentViewResult[]> {
   const { rows } = await pool.query<AgentViewRow>({
     name: AGENT_VIEWS_STATEMENT,

@@ -2,7 +2,6 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type pg from 'pg'
 import { ErrorResponse } from '../schemas/error.js'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
@@ -10,12 +9,13 @@ import { authorize, callerFromClaims, extractToken, type Caller } from './auth.j
 import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { createBatcher, type BatchLimits } from './batch.js'
-import { readAgentViews, type AgentViewRequest } from './query.js'
+import type { AgentViewRequest, ReadAgentViews } from './query.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
 export interface RouteDependencies {
-  pool: pg.Pool
+  /** Runs the statement for a batch of requests (on the pool, or a replica with fallback). */
+  read: ReadAgentViews
   /** Where onRequest leaves each request's verified caller for the rest of the request. */
   callers: WeakMap<FastifyRequest, Caller>
   /** Verifies a token's signature and registered claims; throws when it fails. */
@@ -47,12 +47,9 @@ const errorBody = (description: string, example: FastifyError) => ({
   }
 })
 
-export function registerRoute (fastify: FastifyInstance, { pool, callers, verifyToken, metricsWindowSeconds, batching }: RouteDependencies): void {
+export function registerRoute (fastify: FastifyInstance, { read, callers, verifyToken, metricsWindowSeconds, batching }: RouteDependencies): void {
   // Concurrent requests share statements: see createBatcher.
-  const readAgentView = createBatcher(
-    async (requests: AgentViewRequest[]) => await readAgentViews(pool, requests, metricsWindowSeconds),
-    batching
-  )
+  const readAgentView = createBatcher(async (requests: AgentViewRequest[]) => await read(requests, metricsWindowSeconds), batching)
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: ROUTE_URL,
