@@ -85,6 +85,8 @@ function rateLimitKey (caller: Caller): string {
   return caller.subject === undefined ? `streams:${caller.streamIds.join(',')}` : `sub:${caller.subject}`
 }
 
+const VERIFIED_TOKENS_CACHED = 1000
+
 /** @fastify/jwt in verify-only use: pinned algorithms, `exp` (and `iss`/`aud` when configured) required. */
 function jwtPluginOptions (jwt: ResolvedJwt, namespace: string): FastifyJWTOptions {
   const requiredClaims = ['exp']
@@ -102,7 +104,10 @@ function jwtPluginOptions (jwt: ResolvedJwt, namespace: string): FastifyJWTOptio
       allowedIss: jwt.issuer,
       allowedAud: jwt.audience,
       requiredClaims,
-      clockTolerance: jwt.clockToleranceSeconds * 1000 // fast-jwt counts milliseconds
+      clockTolerance: jwt.clockToleranceSeconds * 1000, // fast-jwt counts milliseconds
+      // A wallboard polls with the same token all day: fast-jwt remembers the outcome for the
+      // last 1000 tokens, never past a token's exp (RS256 31 -> 5 µs, ES256 60 -> 2.4 µs a check).
+      cache: VERIFIED_TOKENS_CACHED
     }
   }
 }

@@ -185,6 +185,16 @@ t.test('clock tolerance, in seconds', async (t) => {
   t.equal((await get({ auth: justExpired })).statusCode, 401, 'no tolerance by default')
 })
 
+t.test('verified tokens are remembered, never past their exp; a tampered copy is still refused', async (t) => {
+  const exp = now() + 2
+  const soon = sign({ ...manager, exp }, { expiresIn: null })
+  t.equal((await get({ auth: soon })).statusCode, 200, 'verified, and now remembered')
+  t.equal((await get({ auth: soon })).statusCode, 200, 'again')
+  t.same((await get({ auth: tamper(soon) })).json(), UNAUTHORIZED, 'another text is verified on its own')
+  await new Promise((resolve) => setTimeout(resolve, (exp + 0.2) * 1000 - Date.now())) // until past exp
+  t.same((await get({ auth: soon })).json(), UNAUTHORIZED, 'expired: refused although remembered')
+})
+
 function tamper (token: string): string {
   const [header, payload, signature] = token.split('.') as [string, string, string]
   const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
