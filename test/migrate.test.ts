@@ -13,7 +13,7 @@ const run = promisify(execFile)
 const applied = async (db: { pool: import('pg').Pool }) =>
   (await db.pool.query<{ name: string }>('SELECT name FROM fastify_active_conversations_migrations ORDER BY name')).rows.map((row) => row.name)
 
-const PACKAGE_MIGRATIONS = ['001_initial_schema.sql', '002_conversation_skill_ids.sql']
+const PACKAGE_MIGRATIONS = ['001_initial_schema.sql', '002_conversation_skill_ids.sql', '003_skill_names_index.sql']
 
 t.test('applies the package\'s migrations once, from a connection string or a pool', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
