@@ -6,7 +6,7 @@ import type { Scope } from './auth.js'
 
 /*
  * The views of one or more requests in one statement, one round trip. Each
- * request is a row r of the parameter arrays, and everything read for it is
+ * request is a row r of the JSON array $1, and everything read for it is
  * joined on r's own stream and agent: two requests' rows never meet.
  *
  *   $1 the requests, a JSON array of
@@ -145,9 +145,10 @@ export type AgentViewResult = AgentView | null | 'forbidden'
 
 type AgentViewRow = AgentView & { requestIndex: number, visible: boolean }
 
-/** The results of the requests, in their order, from one statement. All share one metrics window. */
+/** Answers a batch of requests, in their order. */
 export type ReadAgentViews = (requests: AgentViewRequest[], metricsWindowSeconds: number) => Promise<AgentViewResult[]>
 
+/** The results of the requests, in their order, from one statement on the pool. All share one metrics window. */
 export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[], metricsWindowSeconds: number): Promise<AgentViewResult[]> {
   const { rows } = await pool.query<AgentViewRow>({
     name: AGENT_VIEWS_STATEMENT,
