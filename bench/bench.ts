@@ -11,7 +11,7 @@ import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import pg from 'pg'
 import { migrate } from '../lib/index.js'
-import { AGENT_VIEWS_SQL } from '../lib/query.js'
+import { AGENT_VIEWS_SQL, requestsParameter } from '../lib/query.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { conversationCount, LARGE, SMALL, seed, type DataSetShape } from './seed.js'
 
@@ -132,7 +132,8 @@ async function explain (databaseUrl: string): Promise<string> {
   await client.connect()
   await client.query('SET plan_cache_mode = force_generic_plan')
   await client.query(`PREPARE agent_views (json, int) AS ${AGENT_VIEWS_SQL}`)
-  const run = `EXECUTE agent_views ('[{"i": 0, "stream_id": "st-1", "agent_id": "a-17"}]', 86400)`
+  const oneAgent = requestsParameter([{ streamId: 'st-1', agentId: 'a-17', source: undefined, scope: { agentGroups: null, conversationGroups: null } }])
+  const run = `EXECUTE agent_views (${client.escapeLiteral(oneAgent)}, 86400)`
   for (let i = 0; i < 20; i++) await client.query(run) // warm
   const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, SUMMARY) ${run}`)
   await client.end()

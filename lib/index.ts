@@ -54,11 +54,10 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   }
   registerRoute(fastify, {
     read: readPool === null
-      ? async (requests, windowSeconds) => await readAgentViews(pool, requests, windowSeconds)
-      : readPoolWithFallback(readPool, pool, fastify.log),
+      ? async (requests) => await readAgentViews(pool, requests, metricsWindowSeconds)
+      : readPoolWithFallback(readPool, pool, metricsWindowSeconds, fastify.log),
     callers,
     verifyToken: (token) => verifier.verify(token),
-    metricsWindowSeconds,
     batching
   })
 }
@@ -68,8 +67,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
  * too slow): a wallboard would rather read the primary than get 503. Any other
  * error is the statement's own and is not retried.
  */
-function readPoolWithFallback (replica: pg.Pool, primary: pg.Pool, log: FastifyBaseLogger): ReadAgentViews {
-  return async (requests, metricsWindowSeconds) => {
+function readPoolWithFallback (replica: pg.Pool, primary: pg.Pool, metricsWindowSeconds: number, log: FastifyBaseLogger): ReadAgentViews {
+  return async (requests) => {
     try {
       return await readAgentViews(replica, requests, metricsWindowSeconds)
     } catch (err) {
@@ -106,7 +105,7 @@ function jwtPluginOptions (jwt: ResolvedJwt, namespace: string): FastifyJWTOptio
       requiredClaims,
       clockTolerance: jwt.clockToleranceSeconds * 1000, // fast-jwt counts milliseconds
       // A wallboard polls with the same token all day: fast-jwt remembers the outcome for the
-      // last 1000 tokens, never past a token's exp (RS256 31 -> 5 µs, ES256 60 -> 2.4 µs a check).
+      // last 1000 tokens, never past a token's exp (measured by hand: RS256 31 -> 5 µs, ES256 60 -> 2.4 µs a check).
       cache: VERIFIED_TOKENS_CACHED
     }
   }

@@ -90,7 +90,7 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_METRICS_WINDOW_SECONDS = 86_400
-export const DEFAULT_BATCHING: BatchLimits = { concurrency: 2, maxSize: 32 }
+const DEFAULT_BATCHING: BatchLimits = { concurrency: 2, maxSize: 32 }
 const MAX_METRICS_WINDOW_SECONDS = 366 * 86_400
 const MIN_SECRET_BYTES = 32
 

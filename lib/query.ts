@@ -146,28 +146,30 @@ export type AgentViewResult = AgentView | null | 'forbidden'
 type AgentViewRow = AgentView & { requestIndex: number, visible: boolean }
 
 /** Answers a batch of requests, in their order. */
-export type ReadAgentViews = (requests: AgentViewRequest[], metricsWindowSeconds: number) => Promise<AgentViewResult[]>
+export type ReadAgentViews = (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
 
 /** The results of the requests, in their order, from one statement on the pool. All share one metrics window. */
 export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[], metricsWindowSeconds: number): Promise<AgentViewResult[]> {
   const { rows } = await pool.query<AgentViewRow>({
     name: AGENT_VIEWS_STATEMENT,
     text: AGENT_VIEWS_SQL,
-    values: [
-      JSON.stringify(requests.map((request, i) => ({
-        i,
-        stream_id: request.streamId,
-        agent_id: request.agentId,
-        source: request.source ?? null,
-        conversation_groups: request.scope.conversationGroups,
-        agent_groups: request.scope.agentGroups
-      }))),
-      metricsWindowSeconds
-    ]
+    values: [requestsParameter(requests), metricsWindowSeconds]
   })
   const results: AgentViewResult[] = requests.map((request) => request.scope.agentGroups === null ? null : 'forbidden')
   for (const { requestIndex, visible, ...view } of rows) {
     results[requestIndex] = visible ? view : 'forbidden'
   }
   return results
+}
+
+/** The statement's $1: the requests as the JSON array json_to_recordset reads. */
+export function requestsParameter (requests: AgentViewRequest[]): string {
+  return JSON.stringify(requests.map((request, i) => ({
+    i,
+    stream_id: request.streamId,
+    agent_id: request.agentId,
+    source: request.source ?? null,
+    conversation_groups: request.scope.conversationGroups,
+    agent_groups: request.scope.agentGroups
+  })))
 }

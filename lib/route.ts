@@ -9,7 +9,7 @@ import { authorize, callerFromClaims, extractToken, type Caller } from './auth.j
 import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { createBatcher, type BatchLimits } from './batch.js'
-import type { AgentViewRequest, ReadAgentViews } from './query.js'
+import type { ReadAgentViews } from './query.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
@@ -20,7 +20,6 @@ export interface RouteDependencies {
   callers: WeakMap<FastifyRequest, Caller>
   /** Verifies a token's signature and registered claims; throws when it fails. */
   verifyToken: (token: string) => unknown
-  metricsWindowSeconds: number
   batching: BatchLimits
 }
 
@@ -47,9 +46,9 @@ const errorBody = (description: string, example: FastifyError) => ({
   }
 })
 
-export function registerRoute (fastify: FastifyInstance, { read, callers, verifyToken, metricsWindowSeconds, batching }: RouteDependencies): void {
+export function registerRoute (fastify: FastifyInstance, { read, callers, verifyToken, batching }: RouteDependencies): void {
   // Concurrent requests share statements: see createBatcher.
-  const readAgentView = createBatcher(async (requests: AgentViewRequest[]) => await read(requests, metricsWindowSeconds), batching)
+  const readAgentView = createBatcher(read, batching)
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: ROUTE_URL,

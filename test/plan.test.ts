@@ -4,7 +4,7 @@
 // conversations, for one request and for a batch of several.
 import t from 'tap'
 import pg from 'pg'
-import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, type AgentViewRequest } from '../lib/query.js'
+import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, requestsParameter, type AgentViewRequest } from '../lib/query.js'
 import { conversationCount, seed, type DataSetShape } from '../bench/seed.js'
 import { freshDatabase } from './helpers/database.js'
 
@@ -21,9 +21,6 @@ t.test('the seed makes the data set it says', async (t) => {
 
 const request = (streamId: string, agentId: string, more: Partial<AgentViewRequest> = {}): AgentViewRequest =>
   ({ streamId, agentId, source: undefined, scope: { agentGroups: null, conversationGroups: null }, ...more })
-const requests = (list: AgentViewRequest[]) => JSON.stringify(list.map((r, i) => ({
-  i, stream_id: r.streamId, agent_id: r.agentId, source: r.source ?? null, conversation_groups: r.scope.conversationGroups, agent_groups: r.scope.agentGroups
-})))
 const cases: Array<[string, AgentViewRequest[]]> = [
   ['no filter', [request('st-1', 'a-17')]],
   ['source and groups', [request('st-2', 'a-400', { source: 'chat', scope: { agentGroups: null, conversationGroups: ['ag-0', 'ag-1'] } })]],
@@ -38,7 +35,7 @@ for (const mode of ['force_generic_plan', 'force_custom_plan']) {
     const name = `agent_views_${mode}`
     await client.query(`PREPARE ${name} (json, int) AS ${AGENT_VIEWS_SQL}`)
     for (const [what, list] of cases) {
-      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${client.escapeLiteral(requests(list))}, 86400)`)
+      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${client.escapeLiteral(requestsParameter(list))}, 86400)`)
       const plan = rows.map((row) => row['QUERY PLAN'] as string).join('\n')
       t.match(plan, /Index Scan using agents_pkey/, `${what}: each request's agent by primary key`)
       t.match(plan, /Index (Only )?Scan using conversations_active_by_agent/, `${what}: active conversations by index`)
