@@ -1,6 +1,6 @@
 // Huge pages for the bench's embedded PostgreSQL, as a production server with
-// gigabytes of shared buffers would have them (PostgreSQL's docs recommend them
-// there). With 4 kB pages, a random agent's index leaves and rows sit on pages
+// gigabytes of shared buffers would have them (Amazon RDS, for one, turns them
+// on by default). With 4 kB pages, a random agent's index leaves and rows sit on pages
 // the CPU's TLB has not seen, and the large data set pays a TLB miss where the
 // small one does not: on this machine's virtual CPUs that alone made the large
 // set 1.1 to 1.2 times slower (BENCHMARKS.md, step 13). With 2 MB pages both
