@@ -4,16 +4,15 @@
 import Fastify from 'fastify'
 import pg from 'pg'
 import activeConversations from '../lib/index.js'
+import { countStatements } from './count-statements.js'
 
 // Connections are kept (no idle timeout): the bench reads its backends' CPU time.
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, idleTimeoutMillis: 0 })
 pool.on('error', () => {})
-// Statements sent through the pool, counted where they leave (the baseline's counted apart).
-let statements = 0
+// Statements sent through the pool (the baseline's counted apart).
+const statements = countStatements(pool)
 let baselineStatements = 0
 let endpointResponses = 0
-const query = pool.query.bind(pool)
-pool.query = ((...args: Parameters<typeof query>) => { statements++; return query(...args) }) as typeof pool.query
 
 const app = Fastify({ logger: false })
 app.addHook('onResponse', async (request) => { if (request.url.startsWith('/public/')) endpointResponses++ })
@@ -22,7 +21,7 @@ app.get('/baseline', async () => {
   baselineStatements++
   return (await pool.query('SELECT 1 AS one')).rows[0]
 })
-app.get('/bench/statements', async () => ({ statements: statements - baselineStatements, responses: endpointResponses }))
+app.get('/bench/statements', async () => ({ statements: statements.count() - baselineStatements, responses: endpointResponses }))
 const address = await app.listen({ host: '127.0.0.1', port: 0 })
 console.log(`listening ${address}`)
 process.once('SIGTERM', () => { app.close().then(() => pool.end()).then(() => process.exit(0)) })

@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import pg from 'pg'
+import { countStatements } from '../bench/count-statements.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertStream } from './helpers/rows.js'
@@ -15,14 +16,7 @@ await insertStream(primary.pool, 's1', { agents: [{ id: 'a1', name: ['From', 'pr
 await insertStream(replica.pool, 's1', { agents: [{ id: 'a1', name: ['From', 'replica'] }] })
 const auth = sign({ role: 'manager', streamIds: ['s1'] })
 
-/** Counts the statements sent through a pool. */
-function counted (pool: pg.Pool): { count: () => number } {
-  let statements = 0
-  const query = pool.query.bind(pool)
-  pool.query = ((...args: Parameters<typeof query>) => { statements++; return query(...args) }) as typeof pool.query
-  return { count: () => statements }
-}
-const primaryStatements = counted(primary.pool)
+const primaryStatements = countStatements(primary.pool)
 
 /** A logger stream keeping the lines, to see the warning. */
 function logLines (): { stream: Writable, lines: string[] } {

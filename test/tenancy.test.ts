@@ -2,6 +2,7 @@
 // rows of the token's streams (and groups), and a foreign stream runs no SQL at all.
 import t from 'tap'
 import fc from 'fast-check'
+import { countStatements } from '../bench/count-statements.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
@@ -31,9 +32,7 @@ for (const stream of STREAMS) {
 }
 
 // The real pool, with a count of the statements sent through it.
-let statements = 0
-const query = db.pool.query.bind(db.pool)
-db.pool.query = ((...args: Parameters<typeof query>) => { statements++; return query(...args) }) as typeof db.pool.query
+const statements = countStatements(db.pool)
 const app = await gateway(t, { pool: db.pool })
 
 const claimsArbitrary = fc.record({
@@ -53,12 +52,12 @@ t.test('every answer is 403, 404, or only rows the token may see', async (t) => 
   const seen = new Map<number, number>()
   await fc.assert(fc.asyncProperty(claimsArbitrary, requestArbitrary, async (claims, request) => {
     const query = [request.groups && `agentGroupId=${request.groups.join(',')}`, request.source && `source=${request.source}`].filter(Boolean).join('&')
-    const before = statements
+    const before = statements.count()
     const response = await app.inject({ url: viewUrl(request.stream, request.agent, query), headers: { auth: sign(claims) } })
     seen.set(response.statusCode, (seen.get(response.statusCode) ?? 0) + 1)
 
     if (!claims.streamIds.includes(request.stream)) {
-      return response.statusCode === 403 && statements === before // refused before any SQL
+      return response.statusCode === 403 && statements.count() === before // refused before any SQL
     }
     if (response.statusCode === 403 || response.statusCode === 404) return true
     if (response.statusCode !== 200) return false
@@ -94,9 +93,9 @@ t.test('requests batched into one statement each get the answer they get alone',
 
   const expected: string[] = []
   for (const request of cases) expected.push(comparable(await alone.inject(request)))
-  const before = statements
+  const before = statements.count()
   const answers = await Promise.all(cases.map(async (request) => comparable(await batched.inject(request))))
-  const sent = statements - before
+  const sent = statements.count() - before
 
   t.same(answers, expected)
   t.ok(expected.filter((answer) => answer.startsWith('200')).length > 50, 'many answers carry rows')
