@@ -5,16 +5,15 @@
 // BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_HUGE_PAGES (off: 4 kB pages for PostgreSQL).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import pg from 'pg'
-import { migrate } from '../lib/index.js'
 import { AGENT_VIEWS_SQL, requestsParameter } from '../lib/query.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
-import { reserveHugePages } from './huge-pages.js'
-import { conversationCount, LARGE, SMALL, seed, type DataSetShape } from './seed.js'
+import { postgresCpuMs, processCpuMs } from './cpu.js'
+import { createDataSet, hugePagesStatus, startBenchPostgres } from './database.js'
+import { conversationCount, LARGE, randomAgent, SMALL, type DataSetShape } from './seed.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -24,31 +23,21 @@ const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
-// Shared buffers sized for the large data set (about 400 MB with its indexes), in huge
-// pages, as a production server would be. Its other shared memory (200 connections) fits in the margin.
-const hugePages = process.env.DATABASE_URL ? undefined : reserveHugePages(1.15 * 2 ** 30)
-const embedded = hugePages && await startEmbeddedPostgres({ shared_buffers: '1GB', huge_pages: hugePages.setting })
+const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres(true)
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
 const admin = new pg.Client({ connectionString: serverUrl })
 await admin.connect()
 const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version as string
-// What the server got (PostgreSQL 17 and later say; 'unknown' before).
-const hugePagesStatus = await admin.query('SHOW huge_pages_status').then(({ rows }) => rows[0].huge_pages_status as string, () => 'unknown')
-log(`PostgreSQL huge pages: ${hugePagesStatus}${hugePages ? ` (${hugePages.note})` : ''}`)
+await admin.end()
+const hugePages = embedded?.hugePages ?? await hugePagesStatus(serverUrl)
+log(`PostgreSQL huge pages: ${hugePages}`)
 
 /** A fresh database of this name, migrated and seeded with the shape. */
 async function dataSet (name: string, shape: DataSetShape): Promise<string> {
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  await admin.query(`CREATE DATABASE ${name}`)
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
   const started = Date.now()
-  await migrate(url.toString())
-  const pool = new pg.Pool({ connectionString: url.toString() })
-  await seed(pool, shape)
-  await pool.end()
+  const url = await createDataSet(serverUrl, name, shape)
   log(`${name}: ${shape.streams * shape.agentsPerStream} agents, ${conversationCount(shape)} conversations seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-  return url.toString()
+  return url
 }
 
 interface Server { url: string, process: ChildProcess, database: string }
@@ -74,34 +63,14 @@ async function stopServer (server: Server): Promise<number> {
 const token = createSigner({ key: secret, expiresIn: 3600_000 })({
   sub: 'bench-manager', role: 'manager', streamIds: Array.from({ length: LARGE.streams }, (_, s) => `st-${s + 1}`)
 })
-/** A request for a random agent of the data set, so that caches see a wallboard's spread. */
 function randomAgentPath (shape: DataSetShape): string {
-  const stream = 1 + Math.floor(Math.random() * shape.streams)
-  const agent = Math.floor(Math.random() * shape.agentsPerStream)
-  return `/public/st-${stream}/analytics/manager/agent/a-${agent}/active-conversations`
+  const { streamId, agentId } = randomAgent(shape)
+  return `/public/${streamId}/analytics/manager/agent/${agentId}/active-conversations`
 }
 
-/**
- * CPU time (user + system, ms, from /proc at 100 ticks a second) of a server process
- * and of the PostgreSQL backends serving its database: where the time goes. (Its pool
- * keeps its connections, so no backend ends between two readings.)
- */
+/** CPU time of a server process and of the PostgreSQL backends serving its database (its pool keeps them). */
 function cpuMs (server: Server): { server: number, postgres: number } {
-  const ticks = (pid: string) => {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      return Number(fields[11]) + Number(fields[12])
-    } catch {
-      return 0 // the process ended meanwhile
-    }
-  }
-  let postgres = 0
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${server.database} `)) postgres += ticks(pid)
-    } catch {}
-  }
-  return { server: ticks(String(server.process.pid)) * 10, postgres: postgres * 10 }
+  return { server: processCpuMs(server.process.pid as number), postgres: postgresCpuMs(server.database) }
 }
 
 interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, serverCpu: number, postgresCpu: number }
@@ -174,9 +143,7 @@ const statementsPerRequest = (after.statements - before.statements) / (after.res
 const rssMb = await stopServer(large)
 const smallRssMb = await stopServer(small)
 
-await admin.end()
 await embedded?.stop()
-hugePages?.release()
 
 const ratio = median(rounds.map((r) => r.ratio))
 const largeOverSmall = median(rounds.map((r) => r.largeOverSmall))
@@ -196,7 +163,7 @@ const table = [
 const summary = `bench: ratio=${ratio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(rssMb)}`
 const report = `<!-- bench:start (written by npm run bench) -->
 Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}), ${new Date().toISOString().slice(0, 10)}.
-Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}, huge pages ${hugePagesStatus}${hugePages ? `: ${hugePages.note}` : ''}); server, database and load generator share the cores.
+Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}, huge pages ${hugePages}); server, database and load generator share the cores.
 Data: large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations; small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations. Each endpoint request asks for a random agent.
 
 ${table}

@@ -16,6 +16,13 @@ export const LARGE: DataSetShape = { streams: 10, agentsPerStream: 1000, groupsP
 /** 100 agents, 10,000 conversations: the same shape, a hundredth of it. */
 export const SMALL: DataSetShape = { streams: 1, agentsPerStream: 100, groupsPerStream: 10, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3 }
 
+/** A random agent of a data set of this shape, so that caches see a wallboard's spread. */
+export function randomAgent (shape: DataSetShape): { streamId: string, agentId: string } {
+  const stream = 1 + Math.floor(Math.random() * shape.streams)
+  const agent = Math.floor(Math.random() * shape.agentsPerStream)
+  return { streamId: `st-${stream}`, agentId: `a-${agent}` }
+}
+
 export function conversationCount (shape: DataSetShape): number {
   const agents = shape.streams * shape.agentsPerStream
   return agents * (shape.closedPerAgent + shape.activePerAgent) + shape.streams * shape.groupsPerStream * shape.queuedPerGroup
