@@ -1,11 +1,8 @@
 // Huge pages for the bench's embedded PostgreSQL, as a production server with
-// gigabytes of shared buffers would have them (Amazon RDS, for one, turns them
-// on by default). With 4 kB pages, a random agent's index leaves and rows sit on pages
-// the CPU's TLB has not seen, and the large data set pays a TLB miss where the
-// small one does not: on this machine's virtual CPUs that alone made the large
-// set 1.1 to 1.2 times slower (BENCHMARKS.md, step 13). With 2 MB pages both
-// sets cost the same, which is what the bench means to compare: the plugin's
-// work against the size of the data, not the host's page tables.
+// gigabytes of shared buffers usually has them (Amazon RDS, for one, turns them
+// on by default), so the bench runs the database as it would be run. For this
+// endpoint they made no measurable difference in four runs in turn with and
+// without (BENCHMARKS.md, step 13); BENCH_HUGE_PAGES=off leaves them out.
 import { readFileSync, writeFileSync } from 'node:fs'
 
 export interface HugePages {
