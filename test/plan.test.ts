@@ -5,7 +5,7 @@
 import t from 'tap'
 import pg from 'pg'
 import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, requestsParameter, type AgentViewRequest } from '../lib/query.js'
-import { conversationCount, seed, type DataSetShape } from '../bench/seed.js'
+import { conversationCount, randomAgent, seed, type DataSetShape } from '../bench/seed.js'
 import { freshDatabase } from './helpers/database.js'
 
 const db = await freshDatabase(t)
@@ -17,6 +17,17 @@ t.test('the seed makes the data set it says', async (t) => {
   const { rows } = await db.pool.query('SELECT status, count(*)::int AS n FROM conversations GROUP BY status ORDER BY status')
   t.same(rows, [{ status: 'active', n: 3000 }, { status: 'closed', n: 40000 }, { status: 'queued', n: 1000 }])
   t.equal(conversationCount(shape), 44_000)
+})
+
+// The bench asks for random agents: each must exist (else it measures 404s), over the whole shape.
+t.test('randomAgent draws agents of the seeded data set, from every stream', async (t) => {
+  const drawn = Array.from({ length: 2000 }, () => randomAgent(shape))
+  const { rows } = await db.pool.query(
+    'SELECT count(*)::int AS n FROM agents a JOIN json_to_recordset($1) AS d("streamId" text, "agentId" text) ON a.stream_id = d."streamId" AND a.id = d."agentId"',
+    [JSON.stringify(drawn)])
+  t.equal(rows[0].n, drawn.length, 'every drawn agent exists')
+  t.same([...new Set(drawn.map((agent) => agent.streamId))].sort(), ['st-1', 'st-2'], 'both streams')
+  t.ok(new Set(drawn.map((agent) => agent.agentId)).size > 400, 'a spread over the 500 agents of a stream')
 })
 
 const request = (streamId: string, agentId: string, more: Partial<AgentViewRequest> = {}): AgentViewRequest =>
