@@ -25,6 +25,19 @@ t.test('applies the package\'s migrations once, from a connection string or a po
   t.match(MIGRATIONS_DIRECTORY, /migrations$/)
 })
 
+// A released migration is never edited: every installed database recorded its checksum,
+// and an edited file stops their gateways at start-up. Add a new numbered file instead.
+t.test('the released migrations are as they were released', async (t) => {
+  const db = await freshDatabase(t, { migrated: false })
+  await migrate(db.pool)
+  const { rows } = await db.pool.query<{ name: string, checksum: string }>('SELECT name, checksum FROM fastify_active_conversations_migrations ORDER BY name')
+  t.same(Object.fromEntries(rows.map((row) => [row.name, row.checksum])), {
+    '001_initial_schema.sql': 'cbc9d7d418b67b98f214d9f50fc86d6f91a6d2d08d6d989e47da6fa37c05aa5d',
+    '002_conversation_skill_ids.sql': '3dc9a618c8ef98725a2bb0a80871f2d399421f4db386bde24033304f264eb71a',
+    '003_skill_names_index.sql': '000f7ea2797e7aaf6a5ab75d5f0443800268bca55e02512c114f555b1f7ecf2c'
+  })
+})
+
 t.test('three migrators at once: one applies, none fails', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
   const results = await Promise.all([migrate(db.connectionString), migrate(db.connectionString), migrate(db.pool)])
