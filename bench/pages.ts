@@ -7,6 +7,7 @@
 // Env: BENCH_SECONDS (5 per run), BENCH_ROUNDS (3), BENCH_CLIENTS (4),
 // BENCH_BATCH (8 requests a statement, as under the bench's load).
 import pg from 'pg'
+import { DEFAULT_METRICS_WINDOW_SECONDS } from '../lib/options.js'
 import { readAgentViews, type AgentViewRequest } from '../lib/query.js'
 import { postgresCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
@@ -34,7 +35,7 @@ async function run (pool: pg.Pool, database: string, agents: DataSetShape, secon
   let requests = 0
   await Promise.all(Array.from({ length: CLIENTS }, async () => {
     while (Date.now() < deadline) {
-      const results = await readAgentViews(pool, batch(), 86_400)
+      const results = await readAgentViews(pool, batch(), DEFAULT_METRICS_WINDOW_SECONDS)
       if (results.some((result) => result === null || result === 'forbidden')) throw new Error('an agent of the data set was not found')
       requests += results.length
     }

@@ -1,9 +1,10 @@
 // npm run bench:tokens: what remembering verified tokens saves (the plugin gives
-// fast-jwt `cache: 1000`, lib/index.ts). A wallboard sends the same token all
+// fast-jwt `cache: VERIFIED_TOKENS_CACHED`, lib/index.ts). A wallboard sends the same token all
 // day; this verifies one token over and over, without and with the cache, for
 // each kind of key the plugin takes. Env: BENCH_VERIFICATIONS (5000).
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
+import { VERIFIED_TOKENS_CACHED } from '../lib/options.js'
 
 const VERIFICATIONS = Number(process.env.BENCH_VERIFICATIONS ?? 5000)
 const pem = (key: KeyObject) => key.export({ type: key.type === 'public' ? 'spki' : 'pkcs8', format: 'pem' }).toString()
@@ -27,12 +28,12 @@ function perVerification (verify: (token: string) => unknown, token: string): nu
 }
 
 console.log(`${VERIFICATIONS} verifications of one token, µs each:\n`)
-console.log('| algorithm | without cache | cache: 1000 |')
+console.log(`| algorithm | without cache | cache: ${VERIFIED_TOKENS_CACHED} |`)
 console.log('|---|---|---|')
 for (const key of KEYS) {
   const token = createSigner({ key: key.sign, algorithm: key.algorithm, expiresIn: 3600_000 })({ role: 'manager', streamIds: ['st-1'] })
   const options = { key: key.verify, algorithms: [key.algorithm], requiredClaims: ['exp'] }
   const uncached = perVerification(createVerifier(options), token)
-  const cached = perVerification(createVerifier({ ...options, cache: 1000 }), token)
+  const cached = perVerification(createVerifier({ ...options, cache: VERIFIED_TOKENS_CACHED }), token)
   console.log(`| ${key.algorithm} | ${uncached.toFixed(1)} | ${cached.toFixed(1)} |`)
 }
