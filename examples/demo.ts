@@ -12,18 +12,24 @@ export interface DemoOptions {
   port: number
   /** Use this database (migrated and seeded) instead of starting an embedded one. */
   databaseUrl: string | undefined
+  /** The embedded database's port (default: any free one). */
+  embeddedPort?: number
   /** The HS256 secret the demo verifies (and signs its token) with. */
   jwtSecret: string
   /** Fastify logger level, or false for none. */
   logger: false | string
 }
 
-/** HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded), DEMO_JWT_SECRET (default: random), LOG_LEVEL (default info). */
+/**
+ * HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded), EMBEDDED_POSTGRES_PORT
+ * (default: any free one), DEMO_JWT_SECRET (default: random), LOG_LEVEL (default info).
+ */
 export function demoOptionsFromEnv (env: NodeJS.ProcessEnv): DemoOptions {
   return {
     host: env.HOST || '127.0.0.1',
     port: env.PORT ? Number(env.PORT) : 3000,
     databaseUrl: env.DATABASE_URL || undefined,
+    embeddedPort: env.EMBEDDED_POSTGRES_PORT ? Number(env.EMBEDDED_POSTGRES_PORT) : undefined,
     jwtSecret: env.DEMO_JWT_SECRET || randomBytes(32).toString('hex'),
     logger: env.LOG_LEVEL || 'info'
   }
@@ -50,7 +56,7 @@ export interface Demo {
  * the embedded PostgreSQL unless a database URL is given.
  */
 export async function startDemo (options: DemoOptions): Promise<Demo> {
-  const embedded = options.databaseUrl ? undefined : await startEmbeddedPostgres()
+  const embedded = options.databaseUrl ? undefined : await startEmbeddedPostgres({}, { port: options.embeddedPort })
   const connectionString = options.databaseUrl ?? embedded?.connectionString as string
   const gateway = Fastify({ logger: options.logger === false ? false : { level: options.logger }, connectionTimeout: 10_000, requestTimeout: 10_000 })
   const close = async (): Promise<void> => {

