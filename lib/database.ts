@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { defaultOf } from '../schemas/options.js'
 
 /** Pool settings the plugin applies to a pool it creates itself. */
 export interface PoolSettings {
@@ -17,12 +18,13 @@ export interface PoolSettings {
   applicationName: string
 }
 
+/** The own pool's settings when no option is given: the defaults of schemas/options.ts. */
 export const DEFAULT_POOL_SETTINGS: PoolSettings = {
-  max: 10,
-  connectionTimeoutMillis: 2_000,
-  statementTimeoutMillis: 2_000,
-  queryTimeoutMillis: 3_000,
-  applicationName: 'fastify-active-conversations'
+  max: defaultOf('poolMax') as number,
+  connectionTimeoutMillis: defaultOf('connectionTimeoutMillis') as number,
+  statementTimeoutMillis: defaultOf('statementTimeoutMillis') as number,
+  queryTimeoutMillis: defaultOf('statementTimeoutMillis') as number + 1000,
+  applicationName: defaultOf('applicationName') as string
 }
 
 /**

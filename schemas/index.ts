@@ -4,3 +4,4 @@ export { ActiveConversation, AgentView, QueuedConversation, Skill } from './resp
 export { ErrorResponse } from './error.js'
 export { VENDOR_SAMPLE_RESPONSE } from './example.js'
 export { TokenClaims } from './claims.js'
+export { ActiveConversationsOptions, JwtOptions, RateLimitOptions, ALGORITHMS, type Algorithm } from './options.js'

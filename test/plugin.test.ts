@@ -57,7 +57,7 @@ t.test('bad options fail registration with a clear error', async (t) => {
     [{ pool, jwt: { publicKey: x25519.publicKey } }, /unsupported key type x25519/],
     [{ pool, jwt: { publicKey: pss.publicKey } }, /unsupported key type rsa-pss/],
     [{ pool, jwt: { publicKey: k256.publicKey } }, /EC keys must be on P-256, P-384 or P-521/],
-    [{ pool, jwt: { secret: SECRET, algorithms: ['none'] } }, /none does not fit the secret/],
+    [{ pool, jwt: { secret: SECRET, algorithms: ['none'] } }, /`jwt.algorithms` must list only HS256, HS384, HS512, RS256, .*, EdDSA$/],
     [{ pool, jwt: { secret: SECRET, algorithms: ['RS256'] } }, /RS256 does not fit the secret \(allowed: HS256, HS384, HS512\)/],
     [{ pool, jwt: { publicKey: rsa.publicKey, algorithms: ['HS256'] } }, /HS256 does not fit the public key/],
     [{ pool, jwt: { publicKey: ec.publicKey, algorithms: ['ES384'] } }, /ES384 does not fit the public key \(allowed: ES256\)/],
@@ -104,6 +104,16 @@ t.test('more keys and algorithms that do fit', async (t) => {
   const response = await ed25519.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: sign({ role: 'manager', streamIds: [STREAM] }, { key: ed.privateKey, algorithm: 'EdDSA' as 'ES256' }) } })
   t.equal(response.statusCode, 200, 'EdDSA tokens verify with an Ed25519 key')
   await ed25519.close()
+})
+
+t.test('a secret given as a plain Uint8Array verifies the tokens of the same bytes', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const options = { pool: db.pool, jwt: { secret: new TextEncoder().encode(SECRET) } }
+  await app.register(activeConversations, options)
+  t.equal((await app.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: token } })).statusCode, 200)
+  t.notOk(Buffer.isBuffer(options.jwt.secret), "the gateway's options are left as they were")
+  t.same(Object.keys(options.jwt), ['secret'], 'no defaults written into them')
 })
 
 t.test('its own pool takes an application_name', async (t) => {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { AgentView, Skill } from '../schemas/index.js'
+import { optionRows } from './helpers/options-table.js'
 
 type Schema = { type?: string, anyOf?: Schema[], properties?: Record<string, Schema>, items?: Schema, $ref?: string }
 
@@ -27,4 +28,13 @@ t.test('the API table of the README lists every field of the 200 body with its t
     .filter((match) => match !== null)
     .map((match) => [match[1], match[2]] as [string, string])
   t.same(documented, fields(AgentView as Schema), 'same fields, same order, same types')
+})
+
+t.test('the options table of the README is the options schema: names, types, defaults and meanings', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const table = /<!-- options:start -->([\s\S]*?)<!-- options:end -->/.exec(readme)?.[1] ?? ''
+  const documented = table.split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) => line.slice(2, -2).split(/ (?<!\\)\| /))
+  t.same(documented, optionRows(), 'same rows, same order (npm run build && node dist/scripts/options-table.js prints them)')
 })

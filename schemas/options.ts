@@ -1,0 +1,103 @@
+import { Kind, Type, TypeRegistry, type Static, type TSchema } from '@sinclair/typebox'
+import type pg from 'pg'
+
+/*
+ * The plugin's options, declared once: the TypeScript types (Static), the
+ * checks at registration (lib/options.ts reads `errorMessage` or derives one
+ * from the limits), the defaults (`default`) and the README's options table
+ * (test/readme.test.ts compares it with this schema, `readmeDefault` where the
+ * default is not a constant). `ownPoolOnly` options apply to the pool the
+ * plugin opens from `connectionString`.
+ */
+
+export const ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
+export type Algorithm = (typeof ALGORITHMS)[number]
+
+/** Anything shaped like a pg.Pool (query and connect): pg's, or a wrapper of it. */
+export function isPool (value: unknown): value is pg.Pool {
+  return typeof (value as pg.Pool | null)?.query === 'function' && typeof (value as pg.Pool).connect === 'function'
+}
+TypeRegistry.Set('PgPool', (_schema, value) => isPool(value))
+const PgPool = (description: string) => Type.Unsafe<pg.Pool>({ [Kind]: 'PgPool', description, errorMessage: 'must be a pg.Pool' })
+
+const integer = (minimum: number, maximum: number, description: string, extra: Record<string, unknown> = {}) =>
+  Type.Integer({ minimum, maximum, description, ...extra })
+const ownPoolInteger = (minimum: number, maximum: number, description: string, extra: Record<string, unknown> = {}) =>
+  Type.Optional(integer(minimum, maximum, `Own pool only: ${description}`, { ownPoolOnly: true, ...extra }))
+const nonEmptyStrings = (description: string) => Type.Optional(Type.Union(
+  [Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })],
+  { description, errorMessage: 'must be a non-empty string or array of strings' }
+))
+const key = (description: string, errorMessage: string) =>
+  Type.Optional(Type.Union([Type.String(), Type.Uint8Array()], { description, errorMessage }))
+
+export const JwtOptions = Type.Object({
+  secret: key('HMAC secret, at least 32 bytes. Give this or `jwt.publicKey`.', 'must be a string or Buffer of at least 32 bytes'),
+  publicKey: key('RSA, EC (P-256/384/521) or Ed25519 public key, PEM.', 'must be a PEM string or Buffer'),
+  algorithms: Type.Optional(Type.Array(Type.Union(ALGORITHMS.map((name) => Type.Literal(name)), { errorMessage: `must list only ${ALGORITHMS.join(', ')}` }), {
+    minItems: 1,
+    description: 'Accepted algorithms, pinned; each must fit the key (never `none`, never an HMAC algorithm with a public key).',
+    readmeDefault: "the key's: `HS256`, `RS256`, `ES256`/`ES384`/`ES512`, `EdDSA`",
+    errorMessage: `must be a non-empty array of ${ALGORITHMS.join(', ')}`
+  })),
+  issuer: nonEmptyStrings('When set, `iss` is required and must match.'),
+  audience: nonEmptyStrings('When set, `aud` is required and must match.'),
+  clockToleranceSeconds: Type.Optional(integer(0, 300, 'Leeway for `exp` and `nbf`.', { default: 0 }))
+}, { description: 'Token verification.', errorMessage: 'is required: { secret } or { publicKey }' })
+export type JwtOptions = Static<typeof JwtOptions>
+
+export const RateLimitOptions = Type.Object({
+  max: integer(1, 1_000_000, 'Requests allowed per caller in a window.'),
+  timeWindowMillis: Type.Optional(integer(1, 86_400_000, 'The window in milliseconds.', { default: 60_000 }))
+}, {
+  description: "At most `max` requests per caller per window, with @fastify/rate-limit, keyed by the verified token's `sub` " +
+    '(tokens without `sub` share one budget per stream list), never by a client-supplied header; 429 beyond. In-memory, per gateway instance.',
+  readmeDefault: 'off',
+  errorMessage: 'must be { max, timeWindowMillis? }'
+})
+export type RateLimitOptions = Static<typeof RateLimitOptions>
+
+export const ActiveConversationsOptions = Type.Object({
+  pool: Type.Optional(PgPool('A pool the plugin uses and leaves open. Give this or `connectionString`.')),
+  connectionString: Type.Optional(Type.String({
+    minLength: 1,
+    description: 'The plugin opens its own pool (read-only sessions, `statement_timeout`, `application_name`, keep-alive, an `error` listener) and ends it on close.',
+    errorMessage: 'must be a non-empty string'
+  })),
+  readPool: Type.Optional(PgPool(
+    'A pool on a read replica, used and left open: the statement reads there, and reads `pool` (or the own pool) only when the replica ' +
+    'is unavailable (the errors that would give 503), with a warning in the log.'
+  )),
+  jwt: JwtOptions,
+  metricsWindowSeconds: Type.Optional(integer(1, 366 * 86_400, 'The metrics average the conversations accepted in this many seconds up to now.', { default: 86_400 })),
+  poolMax: ownPoolInteger(1, 1000, 'most connections.', { default: 10 }),
+  connectionTimeoutMillis: ownPoolInteger(1, 600_000, 'a request waits this long for a connection, then gets 503.', { default: 2000 }),
+  statementTimeoutMillis: ownPoolInteger(1, 600_000, 'Postgres cancels the statement after this long; the request gets 503.', { default: 2000 }),
+  queryTimeoutMillis: ownPoolInteger(1, 601_000, 'the client stops waiting for an answer (the server may be gone, so its own timeout cannot fire); 503.', {
+    readmeDefault: 'statement timeout + 1000'
+  }),
+  applicationName: Type.Optional(Type.String({
+    pattern: '^[\\x20-\\x7e]{1,63}$',
+    default: 'fastify-active-conversations',
+    description: 'Own pool only: `application_name` of its sessions.',
+    ownPoolOnly: true,
+    errorMessage: 'must be 1 to 63 printable ASCII characters'
+  })),
+  maxConcurrentStatements: Type.Optional(integer(1, 1000,
+    "Most statements of this registration running at once. A request's statement leaves at once while fewer run; requests arriving while " +
+    'all run wait and leave together in the next one (see [How a request is answered](#how-a-request-is-answered)). Raise it when the ' +
+    'database has cores to spare for this route.', { default: 2 })),
+  maxRequestsPerStatement: Type.Optional(integer(1, 1000, 'Most requests one statement answers; `1` sends a statement per request.', { default: 32 })),
+  rateLimit: Type.Optional(RateLimitOptions)
+})
+export type ActiveConversationsOptions = Static<typeof ActiveConversationsOptions>
+
+/** The options applying only to the plugin's own pool, from the schema. */
+export const OWN_POOL_OPTIONS = Object.entries(ActiveConversationsOptions.properties)
+  .filter(([, schema]) => (schema as TSchema).ownPoolOnly === true)
+  .map(([name]) => name)
+
+/** An option's default, as declared above. */
+export function defaultOf (name: keyof typeof ActiveConversationsOptions.properties): unknown {
+  return (ActiveConversationsOptions.properties[name] as TSchema).default
+}
