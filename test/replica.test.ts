@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import pg from 'pg'
-import { countStatements } from '../bench/count-statements.js'
+import { countStatements } from '../support/count-statements.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertStream } from './helpers/rows.js'

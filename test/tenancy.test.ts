@@ -2,7 +2,7 @@
 // rows of the token's streams (and groups), and a foreign stream runs no SQL at all.
 import t from 'tap'
 import fc from 'fast-check'
-import { countStatements } from '../bench/count-statements.js'
+import { countStatements } from '../support/count-statements.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
