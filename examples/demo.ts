@@ -43,6 +43,8 @@ export interface Demo {
   token: string
   /** A command that prints a real answer. */
   curl: string
+  /** The same for the demo stream's floor. */
+  floorCurl: string
   /** Swagger UI. */
   docsUrl: string
   /** The OpenAPI document. */
@@ -77,7 +79,8 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
     const token = sign({ sub: 'demo-manager', role: 'manager', streamIds: [DEMO_STREAM_ID] })
     const url = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agent/${DEMO_AGENT_ID}/active-conversations`
-    return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, docsUrl: `${address}/docs`, openApiUrl: `${address}/openapi.json`, close }
+    const floorUrl = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agents/active-conversations`
+    return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, floorCurl: `curl -s -H 'auth: ${token}' '${floorUrl}'`, docsUrl: `${address}/docs`, openApiUrl: `${address}/openapi.json`, close }
   } catch (error) {
     await close()
     throw error

@@ -19,6 +19,9 @@ ${demo.token}
 Try it:
 ${demo.curl}
 
+The whole floor of the demo stream, every agent in one request:
+${demo.floorCurl}
+
 API docs (Swagger UI; paste the token under Authorize): ${demo.docsUrl}
 OpenAPI document: ${demo.openApiUrl}
 `)

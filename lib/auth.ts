@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { TokenClaims } from '../schemas/claims.js'
-import type { Params, Querystring } from '../schemas/request.js'
+import type { FloorParams, FloorQuerystring, Params, Querystring } from '../schemas/request.js'
 import { ForbiddenError, UnauthorizedError } from './errors.js'
 
 /** Who is calling, from a verified token. */
@@ -76,4 +76,30 @@ export function authorize (caller: Caller, params: Params, query: Querystring): 
     default:
       throw new ForbiddenError('The token\'s role may not read agents')
   }
+}
+
+/** Whose views a floor request may read, once the caller is authorized. */
+export interface FloorScope {
+  /** The floor: the members of these groups (null: every agent of the stream). */
+  floorGroups: string[] | null
+  /** As Scope.conversationGroups. */
+  conversationGroups: string[] | null
+}
+
+/**
+ * The floor's rules, from the token and the request alone: managers only;
+ * `agentGroupId` within a group-scoped token's groups, whose floor is those
+ * groups when none is asked. Each agent's view is then the one the agent route
+ * gives the same token and filters.
+ */
+export function authorizeFloor (caller: Caller, params: FloorParams, query: FloorQuerystring): FloorScope {
+  if (!caller.streamIds.includes(params.streamId)) throw new ForbiddenError('Not allowed to read this stream')
+  if (caller.role !== 'manager') throw new ForbiddenError('Only a manager may read the floor')
+  const requested = query.agentGroupId ?? null
+  const allowed = caller.agentGroupIds
+  if (allowed === null) return { floorGroups: requested, conversationGroups: requested }
+  if (requested !== null && !requested.every((group) => allowed.includes(group))) {
+    throw new ForbiddenError('agentGroupId names a group outside the token\'s agentGroupIds')
+  }
+  return { floorGroups: requested ?? allowed, conversationGroups: requested ?? allowed }
 }

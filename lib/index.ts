@@ -8,7 +8,8 @@ import type { Caller } from './auth.js'
 import { createPool, isDatabaseUnavailable } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
-import { readAgentViews, type ReadAgentViews } from './query.js'
+import { readAgentViews, readFloor } from './query.js'
+import { registerFloorRoute } from './floor-route.js'
 import { registerRoute } from './route.js'
 
 // Each registration verifies with its own @fastify/jwt under a namespace of its
@@ -52,13 +53,19 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
     })
   }
+  // Reads go to the replica when there is one, to the primary while it cannot answer.
+  const onPool = readPool === null
+    ? async <T>(read: (pool: pg.Pool) => Promise<T>): Promise<T> => await read(pool)
+    : withFallback(readPool, pool, fastify.log)
+  const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
   registerRoute(fastify, {
-    read: readPool === null
-      ? async (requests) => await readAgentViews(pool, requests, metricsWindowSeconds)
-      : readPoolWithFallback(readPool, pool, metricsWindowSeconds, fastify.log),
-    callers,
-    verifyToken: (token) => verifier.verify(token),
+    ...authentication,
+    read: async (requests) => await onPool((target) => readAgentViews(target, requests, metricsWindowSeconds)),
     batching
+  })
+  registerFloorRoute(fastify, {
+    ...authentication,
+    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds))
   })
 }
 
@@ -67,14 +74,14 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
  * too slow): a wallboard would rather read the primary than get 503. Any other
  * error is the statement's own and is not retried.
  */
-function readPoolWithFallback (replica: pg.Pool, primary: pg.Pool, metricsWindowSeconds: number, log: FastifyBaseLogger): ReadAgentViews {
-  return async (requests) => {
+function withFallback (replica: pg.Pool, primary: pg.Pool, log: FastifyBaseLogger) {
+  return async <T>(read: (pool: pg.Pool) => Promise<T>): Promise<T> => {
     try {
-      return await readAgentViews(replica, requests, metricsWindowSeconds)
+      return await read(replica)
     } catch (err) {
       if (!isDatabaseUnavailable(err)) throw err
       log.warn({ err }, 'fastify-active-conversations: read replica unavailable, reading the primary')
-      return await readAgentViews(primary, requests, metricsWindowSeconds)
+      return await read(primary)
     }
   }
 }
@@ -114,5 +121,6 @@ export { activeConversations }
 export { migrate, MIGRATIONS_DIRECTORY, type MigrateOptions } from './migrate.js'
 export type { ActiveConversationsOptions, Algorithm, JwtOptions } from './options.js'
 export { ROUTE_URL } from './route.js'
+export { FLOOR_ROUTE_URL } from './floor-route.js'
 export { RETRY_AFTER_SECONDS } from './errors.js'
 export { securitySchemes } from './openapi.js'

@@ -5,16 +5,16 @@ import type { AgentView } from '../schemas/response.js'
 import type { Scope } from './auth.js'
 
 /*
- * The views of one or more requests in one statement, one round trip. Each
- * request is a row r of the JSON array $1, and everything read for it is
- * joined on r's own stream and agent: two requests' rows never meet.
- *
- *   $1 the requests, a JSON array of
- *      { i, stream_id, agent_id,
- *        source: NULL for both,
- *        conversation_groups (request filter or token scope): NULL for any group or none,
- *        agent_groups (group-scoped token): NULL for any agent of the stream }
- *   $2 metrics window, seconds
+ * The views of several agents in one statement, one round trip. Each agent's
+ * request is a row r, and everything read for it is joined on r's own stream
+ * and agent: two requests' rows never meet. Where the requests come from is
+ * the only difference between the agent route's statement (a JSON array of
+ * requests, AGENT_VIEWS_SQL) and the floor's (a page of a stream's or groups'
+ * agents, FLOOR_VIEWS_SQL); a request r is
+ *   { i, stream_id, agent_id,
+ *     source: NULL for both,
+ *     conversation_groups (request filter or token scope): NULL for any group or none,
+ *     agent_groups (group-scoped token): NULL for any agent of the stream }
  *
  * One row per request whose agent exists in its stream; visible false: the
  * agent is outside the token's groups, and nothing else was read for it.
@@ -26,9 +26,12 @@ import type { Scope } from './auth.js'
  * parameters; the optional filters only thin out rows already found. What
  * costs here is the number of plan nodes and index descents, not rows.
  */
-export const AGENT_VIEWS_SQL = `
+/** The statement, given where its requests come from (and anything before them, and beside them in the output). */
+function viewsSql ({ head = '', requests, columns = '', windowSeconds }: { head?: string, requests: string, columns?: string, windowSeconds: string }): string {
+  return `${head}
 SELECT r.i AS "requestIndex",
        v.visible,
+       r.agent_id            AS "agentId",
        m.resolution_time     AS "resolutionTime",
        m.first_response_time AS "firstResponseTime",
        m.response_time       AS "responseTime",
@@ -38,8 +41,8 @@ SELECT r.i AS "requestIndex",
        coalesce(nullif(a.prof_image, ''), 'no-avatar') AS "profImage",
        a.online_status       AS "onlineStatus",
        coalesce(l.active, '[]') AS "active",
-       coalesce(l.queue, '[]')  AS "queue"
-FROM json_to_recordset($1::json) AS r (i int, stream_id text, agent_id text, source text, conversation_groups text[], agent_groups text[])
+       coalesce(l.queue, '[]')  AS "queue"${columns}
+FROM ${requests}
 -- The request's agent; LIMIT keeps this a lookup by primary key per request, whatever the planner guesses of $1.
 CROSS JOIN LATERAL (
   SELECT a.first_name, a.last_name, a.prof_image, a.online_status, a.stream_id, a.id
@@ -71,7 +74,7 @@ CROSS JOIN LATERAL (
     round(sum(c.response_seconds_total) / nullif(sum(c.response_count), 0))::int AS response_time
   FROM conversations c
   WHERE v.visible
-    AND c.stream_id = a.stream_id AND c.agent_id = a.id AND c.accepted_at >= (SELECT now() - make_interval(secs => $2))
+    AND c.stream_id = a.stream_id AND c.agent_id = a.id AND c.accepted_at >= (SELECT now() - make_interval(secs => ${windowSeconds}))
 ) m
 -- The two lists, each conversation as its JSON object: active ones oldest first,
 -- with engagementTime and the wait before acceptance; queued ones longest
@@ -122,12 +125,61 @@ CROSS JOIN LATERAL (
     AND (c.is_active OR c.skill_ids <@ k.skill_ids)
 ) l
 `
+}
+
+/*
+ * The agent route's requests, batched: $1 a JSON array of requests, $2 the metrics window in seconds.
+ */
+export const AGENT_VIEWS_SQL = viewsSql({
+  requests: 'json_to_recordset($1::json) AS r (i int, stream_id text, agent_id text, source text, conversation_groups text[], agent_groups text[])',
+  windowSeconds: '$2'
+})
+
+/*
+ * One page of the floor: the agents of stream $1 after agent id $5 in byte
+ * order, $6 of them at most: every agent of the stream when $2 (groups) is
+ * NULL, else the members of those groups, each one once. The token's scope was
+ * applied before: $2 is within it, and agent_groups stays NULL. One more agent
+ * than the page holds is looked up, not viewed, to tell whether a next page
+ * exists ("more").
+ *   $1 stream, $2 floor groups, $3 conversation groups (as on the agent route),
+ *   $4 source, $5 the cursor's agent id ('' for the first page), $6 page size,
+ *   $7 metrics window, seconds
+ */
+export const FLOOR_VIEWS_SQL = viewsSql({
+  head: `
+WITH page AS (
+  SELECT p.agent_id COLLATE "default" AS agent_id, (row_number() OVER (ORDER BY p.agent_id))::int AS i
+  FROM (
+    (SELECT a.id COLLATE "C" AS agent_id
+     FROM agents a
+     WHERE $2::text[] IS NULL AND a.stream_id = $1 AND a.id COLLATE "C" > $5
+     ORDER BY 1 LIMIT $6 + 1)
+    UNION ALL
+    (SELECT DISTINCT gm.agent_id COLLATE "C"
+     FROM agent_group_members gm
+     WHERE $2::text[] IS NOT NULL AND gm.stream_id = $1 AND gm.agent_group_id = ANY ($2) AND gm.agent_id COLLATE "C" > $5
+     ORDER BY 1 LIMIT $6 + 1)
+  ) p
+)`,
+  requests: `(
+  SELECT page.i, $1::text AS stream_id, page.agent_id, $4::text AS source, $3::text[] AS conversation_groups, NULL::text[] AS agent_groups
+  FROM page WHERE page.i <= $6
+) AS r`,
+  columns: ',\n       (SELECT count(*) FROM page) > $6 AS more',
+  windowSeconds: '$7'
+})
 
 /**
  * The prepared statement's name: pg prepares it once per connection. The hash
  * makes a changed text a new name, so two versions of the plugin can share a pool.
  */
-export const AGENT_VIEWS_STATEMENT = `fastify-active-conversations/agent-views/${createHash('sha256').update(AGENT_VIEWS_SQL).digest('hex').slice(0, 12)}`
+export const AGENT_VIEWS_STATEMENT = statementName('agent-views', AGENT_VIEWS_SQL)
+export const FLOOR_VIEWS_STATEMENT = statementName('floor-views', FLOOR_VIEWS_SQL)
+
+function statementName (what: string, sql: string): string {
+  return `fastify-active-conversations/${what}/${createHash('sha256').update(sql).digest('hex').slice(0, 12)}`
+}
 
 export interface AgentViewRequest {
   streamId: string
@@ -143,7 +195,7 @@ export interface AgentViewRequest {
  */
 export type AgentViewResult = AgentView | null | 'forbidden'
 
-type AgentViewRow = AgentView & { requestIndex: number, visible: boolean }
+type AgentViewRow = AgentView & { requestIndex: number, visible: boolean, agentId: string }
 
 /** Answers a batch of requests, in their order. */
 export type ReadAgentViews = (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
@@ -156,7 +208,7 @@ export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[
     values: [requestsParameter(requests), metricsWindowSeconds]
   })
   const results: AgentViewResult[] = requests.map((request) => request.scope.agentGroups === null ? null : 'forbidden')
-  for (const { requestIndex, visible, ...view } of rows) {
+  for (const { requestIndex, visible, agentId, ...view } of rows) {
     results[requestIndex] = visible ? view : 'forbidden'
   }
   return results
@@ -172,4 +224,34 @@ export function requestsParameter (requests: AgentViewRequest[]): string {
     conversation_groups: request.scope.conversationGroups,
     agent_groups: request.scope.agentGroups
   })))
+}
+
+export interface FloorRequest {
+  streamId: string
+  /** The floor: members of these groups (null: every agent of the stream). */
+  floorGroups: string[] | null
+  /** As Scope.conversationGroups on the agent route. */
+  conversationGroups: string[] | null
+  source: Source | undefined
+  /** The page starts after this agent id ('' for the first page). */
+  after: string
+  limit: number
+}
+
+export interface FloorPage {
+  agents: Array<AgentView & { agentId: string }>
+  /** Whether agents follow this page. */
+  more: boolean
+}
+
+/** One page of the floor, from one statement on the pool; agents in ascending agentId (byte order). */
+export async function readFloor (pool: pg.Pool, request: FloorRequest, metricsWindowSeconds: number): Promise<FloorPage> {
+  const { rows } = await pool.query<AgentViewRow & { more: boolean }>({
+    name: FLOOR_VIEWS_STATEMENT,
+    text: FLOOR_VIEWS_SQL,
+    values: [request.streamId, request.floorGroups, request.conversationGroups, request.source ?? null, request.after, request.limit, metricsWindowSeconds]
+  })
+  const agents: FloorPage['agents'] = new Array(rows.length)
+  for (const { requestIndex, visible, more, agentId, ...view } of rows) agents[requestIndex - 1] = { agentId, ...view }
+  return { agents, more: rows[0]?.more ?? false }
 }

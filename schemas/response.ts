@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { ONLINE_STATUSES, SOURCES, StringEnum } from './common.js'
+import { Id, ONLINE_STATUSES, SOURCES, StringEnum } from './common.js'
 import { VENDOR_SAMPLE_RESPONSE } from './example.js'
 
 const NO_AVATAR = "Image URL, or the string `no-avatar` when there is none."
@@ -76,3 +76,29 @@ export const AgentView = Type.Object(
   }
 )
 export type AgentView = Static<typeof AgentView>
+
+/** One agent of the floor: its id, then exactly the agent route's body for it. */
+export const FloorAgent = Type.Object(
+  {
+    agentId: Id('The agent.', 'a-1234'),
+    ...AgentView.properties
+  },
+  { additionalProperties: false, description: "One agent on the floor: the agent route's answer for it, with its id first." }
+)
+export type FloorAgent = Static<typeof FloorAgent>
+
+export const Floor = Type.Object(
+  {
+    agents: Type.Array(FloorAgent, { description: 'The page\'s agents, in ascending `agentId` (byte order).' }),
+    nextCursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass it as `cursor` for the next page; null on the last page.',
+      examples: ['YS0xMjM0']
+    })
+  },
+  {
+    additionalProperties: false,
+    description: "A manager's floor: the agents of one or more groups (or all the token may see), each as the agent route answers it.",
+    examples: [{ agents: [{ agentId: 'a-1234', ...VENDOR_SAMPLE_RESPONSE }], nextCursor: null }]
+  }
+)
+export type Floor = Static<typeof Floor>

@@ -36,6 +36,11 @@ t.test('npm start prints a token and a curl that returns the demo agent', async 
   t.same(body.active.map((c: { conversationId: string }) => c.conversationId), ['c-1233', 'c-1240'])
   t.same(body.queue.map((c: { conversationId: string }) => c.conversationId), ['c-1250', 'c-1251', 'c-1252'])
 
+  const floorCurl = /^curl .*agents\/active-conversations'$/m.exec(demo.output())?.[0] as string
+  const floor = JSON.parse((await run('sh', ['-c', floorCurl])).stdout)
+  t.same(floor.agents.map((agent: { agentId: string }) => agent.agentId), ['a-1234', 'a-2345', 'a-3456'], 'and a floor curl: the demo stream\'s agents')
+  t.equal(floor.nextCursor, null)
+
   demo.child.kill('SIGTERM')
   t.equal(await demo.exited, 0, 'SIGTERM: a clean exit')
   t.equal(postgresUnder(temp), 0, 'no stray postgres process')

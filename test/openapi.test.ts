@@ -16,6 +16,7 @@ type Json = any // eslint-disable-line @typescript-eslint/no-explicit-any
 const committed: Json = JSON.parse(readFileSync(new URL('../openapi.json', import.meta.url), 'utf8'))
 const sample: Json = JSON.parse(readFileSync(new URL('./fixtures/vendor-sample.json', import.meta.url), 'utf8'))
 const PATH = '/public/{streamId}/analytics/manager/agent/{agentId}/active-conversations'
+const FLOOR_PATH = '/public/{streamId}/analytics/manager/agents/active-conversations'
 const lintConfig = await createConfig({ extends: ['recommended'] })
 
 /** Every problem @redocly/openapi-core's recommended rules find, as "severity rule: message at pointer". */
@@ -63,6 +64,29 @@ t.test('what the document says of the route', async (t) => {
   t.match(securitySchemes.activeConversationsAuthHeader, { type: 'apiKey', in: 'header', name: 'auth' })
 })
 
+t.test('what the document says of the floor route', async (t) => {
+  const operation = committed.paths[FLOOR_PATH].get
+  t.equal(operation.summary, 'Active conversations of every agent on a floor')
+  t.match(operation.description, /ascending `agentId`.*exactly the body the agent route answers/s)
+  t.equal(operation.operationId, 'getFloorActiveConversations')
+  const parameter = (name: string, where = 'query') => operation.parameters.find((p: Json) => p.name === name && p.in === where)
+  t.same(operation.parameters.map((p: Json) => `${p.in as string}:${p.name as string}`).sort(), ['path:streamId', 'query:agentGroupId', 'query:cursor', 'query:limit', 'query:source'])
+  t.match(parameter('limit'), { in: 'query', required: false, example: 100, schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } })
+  t.match(parameter('cursor'), { in: 'query', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,200}$' } })
+  t.match(parameter('cursor').description, /nextCursor/)
+  t.match(parameter('agentGroupId').description, /members of at least one of these groups/)
+  const ok = operation.responses['200'].content['application/json']
+  t.same(ok.example, { agents: [{ agentId: 'a-1234', ...sample }], nextCursor: null }, 'the example: the vendor sample as a floor item')
+  t.same(Object.keys(ok.schema.properties), ['agents', 'nextCursor'])
+  t.same(Object.keys(ok.schema.properties.agents.items.properties), ['agentId', ...Object.keys(committed.paths[PATH].get.responses['200'].content['application/json'].schema.properties)],
+    'an item: agentId, then the agent route\'s fields')
+  for (const status of ['400', '401', '403', '429', '500', '503']) {
+    t.same(operation.responses[status].content['application/json'].schema, { $ref: '#/components/schemas/ActiveConversationsError' }, `${status} has the shared error schema`)
+  }
+  t.notOk(operation.responses['404'], 'no 404: an unknown group is an empty floor')
+  t.same(operation.security, [{ activeConversationsAuthHeader: [] }, { activeConversationsBearer: [] }])
+})
+
 t.test('twice under two prefixes, in a gateway with documented routes of its own', async (t) => {
   const gateway = Fastify()
   const pool = new pg.Pool()
@@ -77,8 +101,8 @@ t.test('twice under two prefixes, in a gateway with documented routes of its own
   t.ok(document.paths[`/v1${PATH}`] && document.paths[`/v2${PATH}`] && document.paths['/health'], 'every route is in it')
   t.same(Object.keys(document.components.schemas).sort(), ['ActiveConversationsError', 'ActiveConversationsSkill', 'Health'], 'each shared schema once')
   t.same(await lint(document), [], 'valid as a whole')
-  t.same([document.paths[`/v1${PATH}`].get.operationId, document.paths[`/v2${PATH}`].get.operationId],
-    ['v1GetAgentActiveConversations', 'v2GetAgentActiveConversations'], 'an operationId of its own for each registration')
+  t.same([PATH, FLOOR_PATH].flatMap((path) => [document.paths[`/v1${path}`].get.operationId, document.paths[`/v2${path}`].get.operationId]),
+    ['v1GetAgentActiveConversations', 'v2GetAgentActiveConversations', 'v1GetFloorActiveConversations', 'v2GetFloorActiveConversations'], 'an operationId of its own for each registration')
 })
 
 t.test('a live answer through the demo gateway matches the document\'s own 200 schema', async (t) => {
@@ -100,4 +124,12 @@ t.test('a live answer through the demo gateway matches the document\'s own 200 s
   t.equal(body.active.length, 2, 'a real answer, with conversations')
   t.ok(validate(body), `valid: ${JSON.stringify(validate.errors)}`)
   t.notOk(validate({ ...body, extra: true }), 'and the schema would notice a field it does not know')
+
+  t.same(served.paths[FLOOR_PATH], committed.paths[FLOOR_PATH], 'the floor route too')
+  const validateFloor = ajv.compile(JSON.parse(JSON.stringify(served.paths[FLOOR_PATH].get.responses['200'].content['application/json'].schema)
+    .replaceAll('"#/components/', '"openapi.json#/components/')))
+  const floor = await (await fetch(new URL(demo.url).origin + '/public/st-606c43de5e00ca5f4e27e38a/analytics/manager/agents/active-conversations', { headers: { auth: demo.token } })).json()
+  t.same(floor.agents.map((agent: Json) => agent.agentId), ['a-1234', 'a-2345', 'a-3456'], 'a real floor')
+  t.ok(validateFloor(floor), `valid: ${JSON.stringify(validateFloor.errors)}`)
+  t.notOk(validateFloor({ ...floor, agents: [{ ...floor.agents[0], extra: 1 }] }), 'and its schema would notice a field it does not know')
 })

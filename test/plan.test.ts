@@ -1,10 +1,10 @@
-// The request path keeps to its indexes: EXPLAIN of the endpoint's statement, in the
+// The request path keeps to its indexes: EXPLAIN of the routes' statements, in the
 // generic plan a prepared statement settles on and in a custom one, on a seeded
 // database of the benchmark's shape (scaled down), shows no sequential scan of
-// conversations, for one request and for a batch of several.
+// conversations or agents, for one request, a batch of several, and floor pages.
 import t from 'tap'
 import pg from 'pg'
-import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, readAgentViews, requestsParameter, type AgentViewRequest } from '../lib/query.js'
+import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, FLOOR_VIEWS_SQL, FLOOR_VIEWS_STATEMENT, readAgentViews, readFloor, requestsParameter, type AgentViewRequest, type FloorRequest } from '../lib/query.js'
 import { conversationCount, randomAgent, seed, type DataSetShape } from '../support/data-sets.js'
 import { freshDatabase } from './helpers/database.js'
 
@@ -69,5 +69,47 @@ t.test('through pg, the statement settles on the generic plan after five calls',
     t.equal(results.filter((result) => result !== null && result !== 'forbidden').length, batch.length)
   }
   const { rows } = await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [AGENT_VIEWS_STATEMENT])
+  t.same(rows, [{ generic: 7, custom: 5 }])
+})
+
+const floor = (more: Partial<FloorRequest> = {}): FloorRequest =>
+  ({ streamId: 'st-1', floorGroups: null, conversationGroups: null, source: undefined, after: '', limit: 100, ...more })
+const floorCases: Array<[string, FloorRequest, RegExp]> = [
+  ['a whole stream, first page', floor(), /Index (Only )?Scan using agents_in_id_byte_order/],
+  ['a whole stream, after a cursor', floor({ after: 'a-250', limit: 500 }), /Index (Only )?Scan using agents_in_id_byte_order/],
+  ['three groups, narrowed, one source', floor({ streamId: 'st-2', floorGroups: ['ag-1', 'ag-2', 'ag-3'], conversationGroups: ['ag-1', 'ag-2', 'ag-3'], source: 'call' }),
+    /Index (Only )?Scan using agent_group_members_in_agent_byte_order/]
+]
+for (const mode of ['force_generic_plan', 'force_custom_plan']) {
+  t.test(`the floor, ${mode}`, async (t) => {
+    const client = await db.pool.connect()
+    t.teardown(() => client.release())
+    await client.query(`SET plan_cache_mode = ${mode}`)
+    const name = `floor_views_${mode}`
+    await client.query(`PREPARE ${name} (text, text[], text[], text, text, int, int) AS ${FLOOR_VIEWS_SQL}`)
+    for (const [what, request, pageIndex] of floorCases) {
+      const values = [request.streamId, request.floorGroups, request.conversationGroups, request.source ?? null, request.after, request.limit, 86_400]
+      const literals = values.map((value) => value === null ? 'NULL' : Array.isArray(value) ? `ARRAY[${value.map((v) => client.escapeLiteral(v)).join(', ')}]` : typeof value === 'number' ? String(value) : client.escapeLiteral(value))
+      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${literals.join(', ')})`)
+      const plan = rows.map((row) => row['QUERY PLAN'] as string).join('\n')
+      t.match(plan, pageIndex, `${what}: the page from an index in byte order`)
+      t.match(plan, /Index Scan using agents_pkey/, `${what}: each agent by primary key`)
+      t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: the queue by index`)
+      t.notMatch(plan, /Seq Scan on (conversations|agents|agent_group_members)/, `${what}: no sequential scan of conversations, agents or members`)
+      t.notMatch(plan, /Bitmap Index Scan on conversations_pkey/, `${what}: nor a sweep of a stream's conversations`)
+    }
+    await client.query(`DEALLOCATE ${name}`)
+  })
+}
+
+t.test('through pg, the floor statement settles on the generic plan after five calls, and pages as asked', async (t) => {
+  const pool = new pg.Pool({ connectionString: db.connectionString, max: 1 })
+  t.teardown(() => pool.end())
+  for (let i = 0; i < 12; i++) {
+    const page = await readFloor(pool, floor({ streamId: `st-${1 + i % 2}`, limit: 10 + i, floorGroups: i % 3 === 0 ? ['ag-4', 'ag-5'] : null }), 86_400)
+    t.equal(page.agents.length, 10 + i, `page ${i}: as many agents as asked`)
+    t.equal(page.more, true)
+  }
+  const { rows } = await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [FLOOR_VIEWS_STATEMENT])
   t.same(rows, [{ generic: 7, custom: 5 }])
 })
