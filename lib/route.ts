@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
@@ -6,6 +6,7 @@ import { authorize, type Caller } from './auth.js'
 import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { createBatcher, type BatchLimits } from './batch.js'
+import { AgentViewHead, withLists } from './body.js'
 import type { ReadAgentViews } from './query.js'
 import { authenticate, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
 
@@ -61,8 +62,9 @@ export function registerRoute (fastify: FastifyInstance, { read, callers, verify
       const view = await readAgentView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
       if (view === null) throw new AgentNotFoundError()
       if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
-      reply.header('cache-control', 'no-store')
-      return view
+      reply.header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8')
+      // A JSON string with a JSON content type is sent as it is: see lib/body.ts.
+      return await (reply as FastifyReply).send(withLists(reply.compileSerializationSchema(AgentViewHead, '200'), view))
     }
   })
 }

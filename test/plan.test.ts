@@ -10,7 +10,7 @@ import { freshDatabase } from './helpers/database.js'
 
 const db = await freshDatabase(t)
 // 2 streams x 500 agents x 40 closed + 3 active, 50 groups x 10 queued: about 45,000 conversations.
-const shape: DataSetShape = { streams: 2, agentsPerStream: 500, groupsPerStream: 50, skillsPerStream: 20, closedPerAgent: 40, activePerAgent: 3, queuedPerGroup: 10 }
+const shape: DataSetShape = { streams: 2, agentsPerStream: 500, groupsPerStream: 50, skillsPerStream: 20, closedPerAgent: 40, activePerAgent: 3, queuedPerGroup: 10, ungroupedPerStream: 0 }
 await seed(db.pool, shape)
 
 t.test('the seed makes the data set it says', async (t) => {
