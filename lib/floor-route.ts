@@ -7,6 +7,7 @@ import { decodeCursor, encodeCursor } from './cursor.js'
 import { ForbiddenError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { floorBody, FloorAgentHead } from './body.js'
+import { createBatcher, type BatchLimits } from './batch.js'
 import type { FloorPage, FloorRequest } from './query.js'
 import { commonErrors } from './route.js'
 import { authenticate, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
@@ -16,10 +17,16 @@ export const FLOOR_ROUTE_URL = '/public/:streamId/analytics/manager/agents/activ
 export interface FloorRouteDependencies extends Authentication {
   /** Runs the floor statement for one page (on the pool, or a replica with fallback). */
   readFloor: (request: FloorRequest) => Promise<FloorPage>
+  /** `concurrency`: most floor statements running at once; pages asked for meanwhile wait their turn. */
+  batching: BatchLimits
 }
 
 /** The floor: a page of agents, each exactly as the agent route answers it, from one statement. */
-export function registerFloorRoute (fastify: FastifyInstance, { readFloor, callers, verifyToken }: FloorRouteDependencies): void {
+export function registerFloorRoute (fastify: FastifyInstance, { readFloor, callers, verifyToken, batching }: FloorRouteDependencies): void {
+  // A page's statement cannot share with another's, but pages take turns as the agent route's
+  // batches do: a wallboard's burst of pages neither crowds the database nor holds every answer
+  // in memory at once (BENCHMARKS.md, step 17).
+  const readPage = createBatcher(async ([page]: FloorRequest[]) => [await readFloor(page as FloorRequest)], { concurrency: batching.concurrency, maxSize: 1 })
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: FLOOR_ROUTE_URL,
@@ -48,7 +55,7 @@ export function registerFloorRoute (fastify: FastifyInstance, { readFloor, calle
       // Authorization from the token and the request alone: no data is read before it.
       const { floorGroups, conversationGroups } = authorizeFloor(callers.get(request) as Caller, params, query)
       const after = query.cursor === undefined ? '' : decodeCursor(query.cursor)
-      const { agents, more } = await readFloor({ streamId: params.streamId, floorGroups, conversationGroups, source: query.source, after, limit: query.limit as number }) // Ajv fills limit's default
+      const { agents, more } = await readPage({ streamId: params.streamId, floorGroups, conversationGroups, source: query.source, after, limit: query.limit as number }) // Ajv fills limit's default
       reply.header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8')
       const nextCursor = more ? encodeCursor((agents.at(-1) as { agentId: string }).agentId) : null
       return await (reply as FastifyReply).send(floorBody(reply.compileSerializationSchema(FloorAgentHead, '200'), agents, nextCursor))

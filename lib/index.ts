@@ -65,7 +65,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   })
   registerFloorRoute(fastify, {
     ...authentication,
-    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds))
+    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds)),
+    batching
   })
 }
 

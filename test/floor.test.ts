@@ -218,3 +218,20 @@ t.test('the same authentication and input errors as the agent route', async (t) 
   }
   t.equal((await get(floorUrl('bad stream!'), token)).statusCode, 400, 'a malformed stream id')
 })
+
+t.test('pages take turns: at most maxConcurrentStatements floor statements at once, every page answered', async (t) => {
+  const own = await gateway(t, { pool: db.pool, maxConcurrentStatements: 1 })
+  const query = db.pool.query.bind(db.pool)
+  let running = 0
+  let most = 0
+  db.pool.query = (async (...args: Parameters<typeof query>) => {
+    most = Math.max(most, ++running)
+    try { return await query(...args) } finally { running-- }
+  }) as typeof db.pool.query
+  t.teardown(() => { db.pool.query = query })
+  const token = managerToken([FLOOR])
+  const pages = await Promise.all(Array.from({ length: 6 }, async (_, i) => await own.inject({ url: floorUrl(FLOOR, `limit=${1 + i}`), headers: { auth: token } })))
+  t.same(pages.map((page) => page.statusCode), [200, 200, 200, 200, 200, 200])
+  t.same(pages.map((page) => page.json().agents.length), [1, 2, 3, 4, 5, 6], 'each page as asked')
+  t.equal(most, 1, 'one statement at a time')
+})
