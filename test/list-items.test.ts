@@ -9,6 +9,7 @@ import type pg from 'pg'
 import { migrate, MIGRATIONS_DIRECTORY } from '../lib/index.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
+import { twoWritersAtOnce } from './helpers/concurrent.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
 import { managerToken } from './helpers/tokens.js'
 
@@ -83,22 +84,10 @@ t.test('two transactions adding skills to one conversation at once: both show', 
   await insertStream(db.pool, 's1', { groups: ['g1'], agents: [] })
   await insertSkills(db.pool, [['k1', 'One'], ['k2', 'Two']])
   await insertConversations(db.pool, 's1', [{ id: 'c1', status: 'queued', group: 'g1' }])
-  const first = await db.pool.connect()
-  const second = await db.pool.connect()
-  t.teardown(() => { first.release(); second.release() })
-  await first.query('BEGIN')
-  await second.query('BEGIN')
-  await first.query("INSERT INTO conversation_skills (stream_id, conversation_id, skill_id) VALUES ('s1', 'c1', 'k1')")
-  const waiting = second.query("INSERT INTO conversation_skills (stream_id, conversation_id, skill_id) VALUES ('s1', 'c1', 'k2')")
-  let blocked = 0
-  for (let i = 0; i < 100 && blocked === 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    blocked = (await db.pool.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")).rows[0].n
-  }
+  const blocked = await twoWritersAtOnce(db.pool,
+    "INSERT INTO conversation_skills (stream_id, conversation_id, skill_id) VALUES ('s1', 'c1', 'k1')",
+    "INSERT INTO conversation_skills (stream_id, conversation_id, skill_id) VALUES ('s1', 'c1', 'k2')")
   t.equal(blocked, 1, 'the second waits for the first')
-  await first.query('COMMIT')
-  await waiting
-  await second.query('COMMIT')
   t.same((await heads(db.pool)).c1, (await expected(db.pool)).c1)
   t.same(((await heads(db.pool)).c1 as { skills: unknown[] }).skills, [{ id: 'k1', name: 'One' }, { id: 'k2', name: 'Two' }])
 })
