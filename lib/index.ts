@@ -17,8 +17,10 @@ import { registerRoute } from './route.js'
 let registrations = 0
 
 /**
- * GET /public/:streamId/analytics/manager/agent/:agentId/active-conversations,
- * encapsulated: nothing it registers (JWT, schemas, error handler) leaks into the gateway.
+ * GET /public/:streamId/analytics/manager/agent/:agentId/active-conversations (one
+ * agent) and GET /public/:streamId/analytics/manager/agents/active-conversations
+ * (a floor of agents), encapsulated: nothing it registers (JWT, schemas, error
+ * handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
   const { database, readPool, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
