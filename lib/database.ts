@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { defaultOf } from '../schemas/options.js'
+import { defaultOf, QUERY_TIMEOUT_MARGIN_MILLIS } from '../schemas/options.js'
 
 /** Pool settings the plugin applies to a pool it creates itself. */
 export interface PoolSettings {
@@ -23,7 +23,7 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   max: defaultOf('poolMax') as number,
   connectionTimeoutMillis: defaultOf('connectionTimeoutMillis') as number,
   statementTimeoutMillis: defaultOf('statementTimeoutMillis') as number,
-  queryTimeoutMillis: defaultOf('statementTimeoutMillis') as number + 1000,
+  queryTimeoutMillis: defaultOf('statementTimeoutMillis') as number + QUERY_TIMEOUT_MARGIN_MILLIS,
   applicationName: defaultOf('applicationName') as string
 }
 

@@ -9,8 +9,7 @@ import { securityRequirement } from './openapi.js'
 import { floorBody, FloorAgentHead } from './body.js'
 import { createBatcher, type BatchLimits } from './batch.js'
 import type { FloorPage, FloorRequest } from './query.js'
-import { commonErrors } from './route.js'
-import { authenticate, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
+import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
 
 export const FLOOR_ROUTE_URL = '/public/:streamId/analytics/manager/agents/active-conversations'
 

@@ -2,7 +2,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type pg from 'pg'
-import { ActiveConversationsOptions, defaultOf, OWN_POOL_OPTIONS, type Algorithm, type JwtOptions, type RateLimitOptions } from '../schemas/options.js'
+import { ActiveConversationsOptions, OWN_POOL_OPTIONS, QUERY_TIMEOUT_MARGIN_MILLIS, type Algorithm, type JwtOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { BatchLimits } from './batch.js'
 import type { PoolSettings } from './database.js'
 import { InvalidOptionError } from './errors.js'
@@ -30,7 +30,6 @@ export interface ResolvedOptions {
   batching: BatchLimits
 }
 
-export const DEFAULT_METRICS_WINDOW_SECONDS = defaultOf('metricsWindowSeconds') as number
 /** Verified tokens fast-jwt remembers (lib/index.ts; measured by bench/tokens.ts). */
 export const VERIFIED_TOKENS_CACHED = 1000
 const MIN_SECRET_BYTES = 32
@@ -82,7 +81,7 @@ function resolveDatabase (given: ActiveConversationsOptions, options: Required<A
       max: options.poolMax,
       connectionTimeoutMillis: options.connectionTimeoutMillis,
       statementTimeoutMillis: options.statementTimeoutMillis,
-      queryTimeoutMillis: given.queryTimeoutMillis ?? options.statementTimeoutMillis + 1000,
+      queryTimeoutMillis: given.queryTimeoutMillis ?? options.statementTimeoutMillis + QUERY_TIMEOUT_MARGIN_MILLIS,
       applicationName: options.applicationName
     }
   }

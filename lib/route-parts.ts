@@ -3,7 +3,7 @@ import type { FastifyError, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponse } from '../schemas/error.js'
 import { callerFromClaims, extractToken, type Caller } from './auth.js'
-import { UnauthorizedError } from './errors.js'
+import { DatabaseUnavailableError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 
 /** What both routes share: where callers are kept, and how a token is verified. */
 export interface Authentication {
@@ -59,3 +59,12 @@ export const errorBody = (description: string, example: FastifyError) => ({
     }
   }
 })
+
+/** The error statuses both routes answer, for the docs. */
+export const commonErrors = {
+  400: errorBody('Invalid input; the message names the field.', new InvalidRequestError('querystring/source must be equal to one of the allowed values')),
+  401: errorBody('Missing, malformed, badly signed or expired token.', new UnauthorizedError()),
+  429: errorBody('Too many requests from this caller (only when the gateway enables `rateLimit`); see `Retry-After`.', new RateLimitedError('1 minute')),
+  500: errorBody('Unexpected error (details are in the server log, never in the body).', new InternalError()),
+  503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.', new DatabaseUnavailableError())
+}

@@ -3,12 +3,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
 import { authorize, type Caller } from './auth.js'
-import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
+import { AgentNotFoundError, ForbiddenError, InvalidRequestError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { createBatcher, type BatchLimits } from './batch.js'
 import { AgentViewHead, withLists } from './body.js'
 import type { ReadAgentViews } from './query.js'
-import { authenticate, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
+import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
@@ -16,15 +16,6 @@ export interface RouteDependencies extends Authentication {
   /** Runs the statement for a batch of requests (on the pool, or a replica with fallback). */
   read: ReadAgentViews
   batching: BatchLimits
-}
-
-/** The error statuses both routes answer, for the docs. */
-export const commonErrors = {
-  400: errorBody('Invalid input; the message names the field.', new InvalidRequestError('querystring/source must be equal to one of the allowed values')),
-  401: errorBody('Missing, malformed, badly signed or expired token.', new UnauthorizedError()),
-  429: errorBody('Too many requests from this caller (only when the gateway enables `rateLimit`); see `Retry-After`.', new RateLimitedError('1 minute')),
-  500: errorBody('Unexpected error (details are in the server log, never in the body).', new InternalError()),
-  503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.', new DatabaseUnavailableError())
 }
 
 export function registerRoute (fastify: FastifyInstance, { read, callers, verifyToken, batching }: RouteDependencies): void {

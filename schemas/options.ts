@@ -20,6 +20,9 @@ export function isPool (value: unknown): value is pg.Pool {
 TypeRegistry.Set('PgPool', (_schema, value) => isPool(value))
 const PgPool = (description: string) => Type.Unsafe<pg.Pool>({ [Kind]: 'PgPool', description, errorMessage: 'must be a pg.Pool' })
 
+/** The own pool's query timeout, when not given: the statement timeout and this margin. */
+export const QUERY_TIMEOUT_MARGIN_MILLIS = 1000
+
 const integer = (minimum: number, maximum: number, description: string, extra: Record<string, unknown> = {}) =>
   Type.Integer({ minimum, maximum, description, ...extra })
 const ownPoolInteger = (minimum: number, maximum: number, description: string, extra: Record<string, unknown> = {}) =>
@@ -74,7 +77,7 @@ export const ActiveConversationsOptions = Type.Object({
   connectionTimeoutMillis: ownPoolInteger(1, 600_000, 'a request waits this long for a connection, then gets 503.', { default: 2000 }),
   statementTimeoutMillis: ownPoolInteger(1, 600_000, 'Postgres cancels the statement after this long; the request gets 503.', { default: 2000 }),
   queryTimeoutMillis: ownPoolInteger(1, 601_000, 'the client stops waiting for an answer (the server may be gone, so its own timeout cannot fire); 503.', {
-    readmeDefault: 'statement timeout + 1000'
+    readmeDefault: `statement timeout + ${QUERY_TIMEOUT_MARGIN_MILLIS}`
   }),
   applicationName: Type.Optional(Type.String({
     pattern: '^[\\x20-\\x7e]{1,63}$',

@@ -58,9 +58,8 @@ export function conversationCount (shape: DataSetShape): number {
 
 /** Busy agents handle one fewer to one more than activePerAgent, by agent (none when it is 0). */
 function activePerStream (shape: DataSetShape): number {
-  const agents = Array.from({ length: shape.agentsPerStream }, (_, i) => i)
   if (shape.kind !== 'busy' || shape.activePerAgent === 0) return shape.agentsPerStream * shape.activePerAgent
-  return agents.reduce((sum, i) => sum + shape.activePerAgent - 1 + i % 3, 0)
+  return Array.from({ length: shape.agentsPerStream }, (_, i) => shape.activePerAgent - 1 + i % 3).reduce((sum, n) => sum + n, 0)
 }
 
 /*

@@ -2,13 +2,14 @@
 // generic plan a prepared statement settles on and in a custom one, on a seeded
 // database of the benchmark's shape (scaled down), shows no sequential scan of
 // conversations or agents, for one request, a batch of several, and floor pages.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import pg from 'pg'
 import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, FLOOR_VIEWS_SQL, FLOOR_VIEWS_STATEMENT, readAgentViews, readFloor, requestsParameter, type AgentViewRequest, type FloorRequest } from '../lib/query.js'
 import { conversationCount, randomAgent, seed, type DataSetShape } from '../support/data-sets.js'
 import { freshDatabase } from './helpers/database.js'
 
 const db = await freshDatabase(t)
+const escapeLiteral = (value: string): string => pg.escapeLiteral(value)
 // 2 streams x 500 agents x 40 closed + 3 active, 50 groups x 10 queued: about 45,000 conversations.
 const shape: DataSetShape = { streams: 2, agentsPerStream: 500, groupsPerStream: 50, skillsPerStream: 20, closedPerAgent: 40, activePerAgent: 3, queuedPerGroup: 10, ungroupedPerStream: 0 }
 await seed(db.pool, shape)
@@ -38,23 +39,45 @@ const cases: Array<[string, AgentViewRequest[]]> = [
   ['a group-scoped token', [request('st-1', 'a-3', { scope: { agentGroups: ['ag-3'], conversationGroups: ['ag-3'] } })]],
   ['a batch of 20 over both streams', Array.from({ length: 20 }, (_, i) => request(`st-${1 + i % 2}`, `a-${i * 23}`))]
 ]
+/** EXPLAIN of a statement, prepared in this plan mode, for each list of argument literals. */
+async function plans (mode: string, signature: string, sql: string, argumentLists: string[]): Promise<string[]> {
+  const client = await db.pool.connect()
+  try {
+    await client.query(`SET plan_cache_mode = ${mode}`)
+    await client.query(`PREPARE explained (${signature}) AS ${sql}`)
+    const explained: string[] = []
+    for (const args of argumentLists) {
+      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE explained (${args})`)
+      explained.push(rows.map((row) => row['QUERY PLAN'] as string).join('\n'))
+    }
+    await client.query('DEALLOCATE explained')
+    return explained
+  } finally {
+    client.release()
+  }
+}
+
+/** What both statements' plans must keep to. */
+function keepsToIndexes (t: Test, what: string, plan: string): void {
+  t.match(plan, /Index Scan using agents_pkey/, `${what}: each agent by primary key`)
+  t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: the queue by index`)
+  t.notMatch(plan, /Seq Scan on (conversations|agents|agent_group_members)/, `${what}: no sequential scan of conversations, agents or members`)
+  t.notMatch(plan, /Bitmap Index Scan on conversations_pkey/, `${what}: nor a sweep of a stream's conversations`)
+}
+
+/** How often pg ran a prepared statement on its generic and on custom plans. */
+async function planCounts (pool: pg.Pool, name: string): Promise<unknown[]> {
+  return (await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [name])).rows
+}
+
 for (const mode of ['force_generic_plan', 'force_custom_plan']) {
   t.test(mode, async (t) => {
-    const client = await db.pool.connect()
-    t.teardown(() => client.release())
-    await client.query(`SET plan_cache_mode = ${mode}`)
-    const name = `agent_views_${mode}`
-    await client.query(`PREPARE ${name} (json, int) AS ${AGENT_VIEWS_SQL}`)
-    for (const [what, list] of cases) {
-      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${client.escapeLiteral(requestsParameter(list))}, 86400)`)
-      const plan = rows.map((row) => row['QUERY PLAN'] as string).join('\n')
-      t.match(plan, /Index Scan using agents_pkey/, `${what}: each request's agent by primary key`)
+    const explained = await plans(mode, 'json, int', AGENT_VIEWS_SQL, cases.map(([, list]) => `${escapeLiteral(requestsParameter(list))}, 86400`))
+    cases.forEach(([what], i) => {
+      const plan = explained[i] as string
+      keepsToIndexes(t, what, plan)
       t.match(plan, /Index (Only )?Scan using conversations_active_by_agent/, `${what}: active conversations by index`)
-      t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: the queue by index`)
-      t.notMatch(plan, /Seq Scan on (conversations|agents)/, `${what}: no sequential scan of conversations or agents`)
-      t.notMatch(plan, /Bitmap Index Scan on conversations_pkey/, `${what}: nor a sweep of a stream's conversations`)
-    }
-    await client.query(`DEALLOCATE ${name}`)
+    })
   })
 }
 
@@ -68,8 +91,7 @@ t.test('through pg, the statement settles on the generic plan after five calls',
     const results = await readAgentViews(pool, batch, 86_400)
     t.equal(results.filter((result) => result !== null && result !== 'forbidden').length, batch.length)
   }
-  const { rows } = await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [AGENT_VIEWS_STATEMENT])
-  t.same(rows, [{ generic: 7, custom: 5 }])
+  t.same(await planCounts(pool, AGENT_VIEWS_STATEMENT), [{ generic: 7, custom: 5 }])
 })
 
 const floor = (more: Partial<FloorRequest> = {}): FloorRequest =>
@@ -82,23 +104,14 @@ const floorCases: Array<[string, FloorRequest, RegExp]> = [
 ]
 for (const mode of ['force_generic_plan', 'force_custom_plan']) {
   t.test(`the floor, ${mode}`, async (t) => {
-    const client = await db.pool.connect()
-    t.teardown(() => client.release())
-    await client.query(`SET plan_cache_mode = ${mode}`)
-    const name = `floor_views_${mode}`
-    await client.query(`PREPARE ${name} (text, text[], text[], text, text, int, int) AS ${FLOOR_VIEWS_SQL}`)
-    for (const [what, request, pageIndex] of floorCases) {
-      const values = [request.streamId, request.floorGroups, request.conversationGroups, request.source ?? null, request.after, request.limit, 86_400]
-      const literals = values.map((value) => value === null ? 'NULL' : Array.isArray(value) ? `ARRAY[${value.map((v) => client.escapeLiteral(v)).join(', ')}]` : typeof value === 'number' ? String(value) : client.escapeLiteral(value))
-      const { rows } = await client.query(`EXPLAIN (COSTS OFF) EXECUTE ${name} (${literals.join(', ')})`)
-      const plan = rows.map((row) => row['QUERY PLAN'] as string).join('\n')
+    const literal = (value: unknown) => value === null ? 'NULL' : Array.isArray(value) ? `ARRAY[${value.map(escapeLiteral).join(', ')}]` : typeof value === 'number' ? String(value) : escapeLiteral(value as string)
+    const explained = await plans(mode, 'text, text[], text[], text, text, int, int', FLOOR_VIEWS_SQL, floorCases.map(([, request]) =>
+      [request.streamId, request.floorGroups, request.conversationGroups, request.source ?? null, request.after, request.limit, 86_400].map(literal).join(', ')))
+    floorCases.forEach(([what, , pageIndex], i) => {
+      const plan = explained[i] as string
+      keepsToIndexes(t, what, plan)
       t.match(plan, pageIndex, `${what}: the page from an index in byte order`)
-      t.match(plan, /Index Scan using agents_pkey/, `${what}: each agent by primary key`)
-      t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: the queue by index`)
-      t.notMatch(plan, /Seq Scan on (conversations|agents|agent_group_members)/, `${what}: no sequential scan of conversations, agents or members`)
-      t.notMatch(plan, /Bitmap Index Scan on conversations_pkey/, `${what}: nor a sweep of a stream's conversations`)
-    }
-    await client.query(`DEALLOCATE ${name}`)
+    })
   })
 }
 
@@ -110,6 +123,5 @@ t.test('through pg, the floor statement settles on the generic plan after five c
     t.equal(page.agents.length, 10 + i, `page ${i}: as many agents as asked`)
     t.equal(page.more, true)
   }
-  const { rows } = await pool.query('SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = $1', [FLOOR_VIEWS_STATEMENT])
-  t.same(rows, [{ generic: 7, custom: 5 }])
+  t.same(await planCounts(pool, FLOOR_VIEWS_STATEMENT), [{ generic: 7, custom: 5 }])
 })
