@@ -163,8 +163,15 @@ interface Round { baseline: Figures, large: Figures, small: Figures, busy: Figur
 const rounds: Round[] = []
 for (let round = 1; round <= ROUNDS; round++) {
   const baseline = await load(large, BASELINE, SECONDS)
-  const largeRun = await load(large, agentRoute(LARGE), SECONDS)
-  const smallRun = await load(small, agentRoute(SMALL), SECONDS)
+  // Large and small take turns at going first, so that neither is always the one right after the baseline.
+  let largeRun: Figures, smallRun: Figures
+  if (round % 2 === 1) {
+    largeRun = await load(large, agentRoute(LARGE), SECONDS)
+    smallRun = await load(small, agentRoute(SMALL), SECONDS)
+  } else {
+    smallRun = await load(small, agentRoute(SMALL), SECONDS)
+    largeRun = await load(large, agentRoute(LARGE), SECONDS)
+  }
   const busyRun = await load(busy, agentRoute(BUSY), SECONDS)
   const floor = await load(busy, floorRoute(BUSY), SECONDS)
   rounds.push({

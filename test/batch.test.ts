@@ -1,5 +1,6 @@
-// createBatcher: calls go out at once while a slot is free, wait while all are
-// busy, then leave together; answers come back to their own callers.
+// createBatcher: the calls of one event-loop turn leave together after it while
+// a slot is free, wait while all are busy, then leave together; answers come
+// back to their own callers.
 import t from 'tap'
 import { createBatcher } from '../lib/batch.js'
 
@@ -20,28 +21,35 @@ function controlledRun () {
   return { batches, pending, run, finishNext }
 }
 
-t.test('an idle batcher sends a call at once; calls arriving while all slots are busy go together', async (t) => {
+const nextTurn = async () => await new Promise((resolve) => setImmediate(resolve))
+
+t.test("the calls of one turn leave together after it; calls arriving while all slots are busy wait for one", async (t) => {
   const { batches, run, finishNext } = controlledRun()
   const call = createBatcher(run, { concurrency: 2, maxSize: 3 })
   const answers = [1, 2, 3, 4, 5, 6, 7].map(call)
-  t.same(batches, [[1], [2]], 'two slots: the first two leave alone, at once')
+  t.same(batches, [], 'nothing leaves during the turn')
+  await nextTurn()
+  t.same(batches, [[1, 2, 3], [4, 5, 6]], 'after it, one batch of up to maxSize per free slot')
+  const late = [8, 9].map(call)
+  await nextTurn()
+  t.same(batches, [[1, 2, 3], [4, 5, 6]], 'every slot busy: later calls wait')
   await finishNext()
-  t.same(batches, [[1], [2], [3, 4, 5]], 'a freed slot takes up to maxSize of those waiting')
-  await finishNext()
-  t.same(batches, [[1], [2], [3, 4, 5], [6, 7]])
+  t.same(batches, [[1, 2, 3], [4, 5, 6], [7, 8, 9]], 'a freed slot takes up to maxSize of those waiting')
   await finishNext()
   await finishNext()
-  t.same(await Promise.all(answers), [1, 2, 3, 4, 5, 6, 7].map((n) => `answer ${n}`), 'each caller gets its own answer')
-  const eighth = call(8)
-  t.same(batches.at(-1), [8], 'idle again: the next call leaves at once, alone')
+  t.same(await Promise.all([...answers, ...late]), [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => `answer ${n}`), 'each caller gets its own answer')
+  const tenth = call(10)
+  await nextTurn()
+  t.same(batches.at(-1), [10], 'idle again: a lone call leaves right after its turn, alone')
   await finishNext()
-  t.same(await eighth, 'answer 8')
+  t.same(await tenth, 'answer 10')
 })
 
 t.test('a failed run fails each call of its batch, and only those', async (t) => {
   const { run, finishNext } = controlledRun()
   const call = createBatcher(run, { concurrency: 1, maxSize: 10 })
   const first = call(1)
+  await nextTurn()
   const second = [call(2), call(3)]
   const firstFails = t.rejects(first, /database down/)
   await finishNext(new Error('database down'))
