@@ -5,28 +5,23 @@
 // rate against the size of a view. Writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
 // BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_CURVE_SECONDS (5).
-import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import autocannon from 'autocannon'
-import { createSigner } from 'fast-jwt'
 import pg from 'pg'
 import { encodeCursor } from '../lib/cursor.js'
 import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/query.js'
 import { BUSY, conversationCount, CURVE, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
-import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
+import { BASELINE, load as loadWith, log, managerToken, median, startServer, stopServer, type Figures, type Target } from './runner.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20)
+const token = managerToken(LARGE.streams)
+const load = async (server: Awaited<ReturnType<typeof startServer>>, target: Target, seconds: number): Promise<Figures> => await loadWith(server, target, seconds, token)
 const CURVE_SECONDS = Number(process.env.BENCH_CURVE_SECONDS ?? 5)
 const FLOOR_PAGE = 100
-const secret = randomBytes(32).toString('hex')
-const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 
 const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres()
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
@@ -45,33 +40,8 @@ async function dataSet (name: string, shapes: DataSetShape[]): Promise<string> {
   return url
 }
 
-interface Server { url: string, process: ChildProcess, database: string }
-async function startServer (databaseUrl: string): Promise<Server> {
-  const child = spawn(process.execPath, [new URL('./server.js', import.meta.url).pathname], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, BENCH_JWT_SECRET: secret },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  let output = ''
-  child.stdout?.on('data', (chunk) => { output += String(chunk) })
-  for (let i = 0; i < 100 && !/^listening /m.test(output); i++) await sleep(100)
-  const url = /^listening (\S+)/m.exec(output)?.[1]
-  if (url === undefined) throw new Error('the bench server did not start')
-  return { url, process: child, database: new URL(databaseUrl).pathname.slice(1) }
-}
-async function stopServer (server: Server): Promise<number> {
-  const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))?.[1])
-  server.process.kill('SIGTERM')
-  await new Promise((resolve) => server.process.once('exit', resolve))
-  return peakKb / 1024
-}
 
-const token = createSigner({ key: secret, expiresIn: 3600_000 })({
-  sub: 'bench-manager', role: 'manager', streamIds: Array.from({ length: LARGE.streams }, (_, s) => `st-${s + 1}`)
-})
 
-/** What a load run asks for: a path per request. */
-type Target = () => string
-const BASELINE: Target = () => '/baseline'
 const agentRoute = (shape: DataSetShape): Target => () => {
   const { streamId, agentId } = randomAgent(shape)
   return `/public/${streamId}/analytics/manager/agent/${agentId}/active-conversations`
@@ -82,34 +52,6 @@ const floorRoute = (shape: DataSetShape): Target => () => {
   return `/public/${streamId}/analytics/manager/agents/active-conversations?limit=${FLOOR_PAGE}&cursor=${encodeCursor(agentId)}`
 }
 
-/** CPU time of a server process and of the PostgreSQL backends serving its database (its pool keeps them). */
-function cpuMs (server: Server): { server: number, postgres: number } {
-  return { server: processCpuMs(server.process.pid as number), postgres: postgresCpuMs(server.database) }
-}
-
-interface Figures { rps: number, p50: number, p975: number, p99: number, mean: number, non2xx: number, errors: number, serverCpu: number, postgresCpu: number }
-async function load (server: Server, target: Target, seconds: number): Promise<Figures> {
-  const before = cpuMs(server)
-  const result = await autocannon({
-    url: server.url,
-    connections: CONNECTIONS,
-    duration: seconds,
-    headers: target === BASELINE ? {} : { auth: token },
-    requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: target() }) }]
-  })
-  const after = cpuMs(server)
-  return {
-    serverCpu: (after.server - before.server) / result.requests.total,
-    postgresCpu: (after.postgres - before.postgres) / result.requests.total,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p975: result.latency.p97_5,
-    p99: result.latency.p99,
-    mean: result.latency.average,
-    non2xx: result.non2xx,
-    errors: result.errors
-  }
-}
 const cpuPerRequest = (f: Figures) => f.serverCpu + f.postgresCpu
 
 const largeUrl = await dataSet('fac_bench_large', [LARGE])

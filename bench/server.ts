@@ -1,6 +1,7 @@
 // The benchmark's server, in a process of its own: the plugin and, on the same
 // server and pool, a baseline route that runs SELECT 1 without auth.
-// Env: DATABASE_URL, BENCH_JWT_SECRET. Prints "listening <url>".
+// Env: DATABASE_URL, BENCH_JWT_SECRET, BENCH_PREPARED_STATEMENTS (true; false as
+// behind a transaction-mode pooler). Prints "listening <url>".
 import Fastify from 'fastify'
 import pg from 'pg'
 import activeConversations from '../lib/index.js'
@@ -16,7 +17,11 @@ let endpointResponses = 0
 
 const app = Fastify({ logger: false })
 app.addHook('onResponse', async (request) => { if (request.url.startsWith('/public/')) endpointResponses++ })
-await app.register(activeConversations, { pool, jwt: { secret: process.env.BENCH_JWT_SECRET as string } })
+await app.register(activeConversations, {
+  pool,
+  jwt: { secret: process.env.BENCH_JWT_SECRET as string },
+  preparedStatements: process.env.BENCH_PREPARED_STATEMENTS !== 'false'
+})
 app.get('/baseline', async () => {
   baselineStatements++
   return (await pool.query('SELECT 1 AS one')).rows[0]

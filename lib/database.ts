@@ -16,6 +16,12 @@ export interface PoolSettings {
   queryTimeoutMillis: number
   /** Shows in pg_stat_activity. */
   applicationName: string
+  /**
+   * Set statement_timeout and read-only sessions as startup parameters. false
+   * behind a transaction-mode pooler, which refuses them ("unsupported startup
+   * parameter"): the database role's settings give them instead.
+   */
+  startupParameters: boolean
 }
 
 /** The own pool's settings when no option is given: the defaults of schemas/options.ts. */
@@ -24,28 +30,44 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   connectionTimeoutMillis: defaultOf('connectionTimeoutMillis') as number,
   statementTimeoutMillis: defaultOf('statementTimeoutMillis') as number,
   queryTimeoutMillis: defaultOf('statementTimeoutMillis') as number + QUERY_TIMEOUT_MARGIN_MILLIS,
-  applicationName: defaultOf('applicationName') as string
+  applicationName: defaultOf('applicationName') as string,
+  startupParameters: true
 }
 
 /**
  * A pool for a connection string. Its sessions are read-only
  * (default_transaction_read_only), so the plugin cannot write whatever happens,
  * and it has an `error` listener: without one, Postgres ending an idle
- * connection would crash the process.
+ * connection would crash the process. Without startup parameters (behind a
+ * pooler) only application_name is sent, which PgBouncer passes on.
  */
 export function createPool (connectionString: string, settings: PoolSettings, onIdleError: (err: Error) => void): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max: settings.max,
     connectionTimeoutMillis: settings.connectionTimeoutMillis,
-    statement_timeout: settings.statementTimeoutMillis,
     query_timeout: settings.queryTimeoutMillis,
     application_name: settings.applicationName,
     keepAlive: true,
-    options: '-c default_transaction_read_only=on'
+    ...(settings.startupParameters && {
+      statement_timeout: settings.statementTimeoutMillis,
+      options: '-c default_transaction_read_only=on'
+    })
   })
   pool.on('error', onIdleError)
   return pool
+}
+
+/** What a pool's sessions lack of the settings the plugin's own pool gives them. */
+export async function missingSessionSettings (pool: pg.Pool): Promise<string[]> {
+  const { rows: [settings] } = await pool.query<{ statementTimeout: string, readOnly: string }>(
+    // transaction_read_only: on where default_transaction_read_only is, and on a hot standby.
+    `SELECT current_setting('statement_timeout') AS "statementTimeout", current_setting('transaction_read_only') AS "readOnly"`
+  )
+  const missing: string[] = []
+  if (settings?.statementTimeout === '0') missing.push('statement_timeout')
+  if (settings?.readOnly !== 'on') missing.push('default_transaction_read_only')
+  return missing
 }
 
 // SQLSTATE classes that mean "the database cannot answer now", not "the query is wrong":
@@ -58,6 +80,16 @@ const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 // pg and pg-pool signal timeouts and lost connections by message only.
 const UNAVAILABLE_MESSAGE =
   /^(timeout exceeded when trying to connect|Connection terminated|Query read timeout|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/
+
+/**
+ * True when a hot standby cancelled the statement because it conflicted with
+ * replaying the primary's changes (40001 "canceling statement due to conflict
+ * with recovery", 40P01 for a deadlock with replay): the primary can answer it.
+ */
+export function isRecoveryConflict (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '40001' || code === '40P01'
+}
 
 /** True when an error means the database is unreachable, overloaded or too slow. */
 export function isDatabaseUnavailable (error: unknown): boolean {

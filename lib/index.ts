@@ -5,10 +5,11 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
 import type { Caller } from './auth.js'
-import { createPool, isDatabaseUnavailable } from './database.js'
+import { createPool, missingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
 import { readAgentViews, readFloor } from './query.js'
+import { createReadRouter, type OnPool } from './replica.js'
 import { registerFloorRoute } from './floor-route.js'
 import { registerRoute } from './route.js'
 
@@ -23,17 +24,19 @@ let registrations = 0
  * handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
-  const { database, readPool, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
+  const { database, readPool, readPoolRetryMillis, preparedStatements, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
 
   let pool
   if ('pool' in database) {
     pool = database.pool
+    await warnOfMissingSessionSettings(pool, 'pool', fastify.log)
   } else {
     pool = createPool(database.connectionString, database.settings, (err) => {
       fastify.log.warn({ err }, 'fastify-active-conversations: idle database connection lost')
     })
     const ownPool = pool
     fastify.addHook('onClose', async () => { await ownPool.end() })
+    if (!database.settings.startupParameters) await warnOfMissingSessionSettings(pool, 'connectionString', fastify.log)
   }
 
   const namespace = `activeConversations${++registrations}`
@@ -56,36 +59,47 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     })
   }
   // Reads go to the replica when there is one, to the primary while it cannot answer.
-  const onPool = readPool === null
-    ? async <T>(read: (pool: pg.Pool) => Promise<T>): Promise<T> => await read(pool)
-    : withFallback(readPool, pool, fastify.log)
+  const onPool: OnPool = readPool === null
+    ? async (read) => await read(pool)
+    : createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log })
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
   registerRoute(fastify, {
     ...authentication,
-    read: async (requests) => await onPool((target) => readAgentViews(target, requests, metricsWindowSeconds)),
+    read: async (requests) => await onPool((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements)),
     batching
   })
   registerFloorRoute(fastify, {
     ...authentication,
-    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds)),
+    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
     batching
   })
 }
 
+/** How long registration waits for the session-settings check before going on without it. */
+const SETTINGS_CHECK_MILLIS = 1000
+
 /**
- * The replica first; the primary when the replica cannot answer (down, overloaded,
- * too slow): a wallboard would rather read the primary than get 503. Any other
- * error is the statement's own and is not retried.
+ * The plugin's own pool makes its sessions read-only with a statement timeout;
+ * a pool it did not configure may lack either: one query at registration, and
+ * one warning naming what is missing (set it on the database role: README, Scaling).
  */
-function withFallback (replica: pg.Pool, primary: pg.Pool, log: FastifyBaseLogger) {
-  return async <T>(read: (pool: pg.Pool) => Promise<T>): Promise<T> => {
-    try {
-      return await read(replica)
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err
-      log.warn({ err }, 'fastify-active-conversations: read replica unavailable, reading the primary')
-      return await read(primary)
+async function warnOfMissingSessionSettings (pool: pg.Pool, option: string, log: FastifyBaseLogger): Promise<void> {
+  const check = missingSessionSettings(pool)
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SETTINGS_CHECK_MILLIS, 'late') })
+  try {
+    const missing = await Promise.race([check, late])
+    if (missing === 'late') {
+      check.catch(() => {}) // it may still fail; nothing waits for it
+      log.warn(`fastify-active-conversations: could not check the sessions of \`${option}\` within ${SETTINGS_CHECK_MILLIS} ms`)
+    } else if (missing.length > 0) {
+      log.warn(`fastify-active-conversations: the sessions of \`${option}\` have no ${missing.join(' and no ')}; ` +
+        'set them on the database role (ALTER ROLE … SET), see the README section Scaling')
     }
+  } catch (err) {
+    log.warn({ err }, `fastify-active-conversations: could not check the sessions of \`${option}\``)
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -24,6 +24,9 @@ export type DatabaseTarget =
 export interface ResolvedOptions {
   database: DatabaseTarget
   readPool: pg.Pool | null
+  readPoolRetryMillis: number
+  /** false: unnamed statements, for a transaction-mode pooler. */
+  preparedStatements: boolean
   jwt: ResolvedJwt
   metricsWindowSeconds: number
   rateLimit: Required<RateLimitOptions> | null
@@ -50,6 +53,8 @@ export function resolveOptions (given: ActiveConversationsOptions): ResolvedOpti
   return {
     database: resolveDatabase(given, options),
     readPool: options.readPool ?? null,
+    readPoolRetryMillis: options.readPoolRetryMillis,
+    preparedStatements: options.preparedStatements,
     jwt: resolveJwt(options.jwt as Required<JwtOptions>),
     metricsWindowSeconds: options.metricsWindowSeconds,
     rateLimit: (options.rateLimit as Required<RateLimitOptions> | undefined) ?? null,
@@ -82,7 +87,8 @@ function resolveDatabase (given: ActiveConversationsOptions, options: Required<A
       connectionTimeoutMillis: options.connectionTimeoutMillis,
       statementTimeoutMillis: options.statementTimeoutMillis,
       queryTimeoutMillis: given.queryTimeoutMillis ?? options.statementTimeoutMillis + QUERY_TIMEOUT_MARGIN_MILLIS,
-      applicationName: options.applicationName
+      applicationName: options.applicationName,
+      startupParameters: options.preparedStatements
     }
   }
 }

@@ -217,6 +217,8 @@ LEFT JOIN q ON q.i = r.i
 /**
  * The prepared statement's name: pg prepares it once per connection. The hash
  * makes a changed text a new name, so two versions of the plugin can share a pool.
+ * With `preparedStatements: false` (a transaction-mode pooler hands each
+ * statement any server connection) the statements go unnamed, planned on each call.
  */
 export const AGENT_VIEWS_STATEMENT = statementName('agent-views', AGENT_VIEWS_SQL)
 export const FLOOR_VIEWS_STATEMENT = statementName('floor-views', FLOOR_VIEWS_SQL)
@@ -252,9 +254,9 @@ type AgentViewRow = AgentViewText & { requestIndex: number, visible: boolean, ag
 export type ReadAgentViews = (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
 
 /** The results of the requests, in their order, from one statement on the pool. All share one metrics window. */
-export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[], metricsWindowSeconds: number): Promise<AgentViewResult[]> {
+export async function readAgentViews (pool: pg.Pool, requests: AgentViewRequest[], metricsWindowSeconds: number, prepared = true): Promise<AgentViewResult[]> {
   const { rows } = await pool.query<AgentViewRow>({
-    name: AGENT_VIEWS_STATEMENT,
+    name: prepared ? AGENT_VIEWS_STATEMENT : undefined,
     text: AGENT_VIEWS_SQL,
     values: [requestsParameter(requests), metricsWindowSeconds]
   })
@@ -296,9 +298,9 @@ export interface FloorPage {
 }
 
 /** One page of the floor, from one statement on the pool; agents in ascending agentId (byte order). */
-export async function readFloor (pool: pg.Pool, request: FloorRequest, metricsWindowSeconds: number): Promise<FloorPage> {
+export async function readFloor (pool: pg.Pool, request: FloorRequest, metricsWindowSeconds: number, prepared = true): Promise<FloorPage> {
   const { rows } = await pool.query<AgentViewRow & { more: boolean }>({
-    name: FLOOR_VIEWS_STATEMENT,
+    name: prepared ? FLOOR_VIEWS_STATEMENT : undefined,
     text: FLOOR_VIEWS_SQL,
     values: [request.streamId, request.floorGroups, request.conversationGroups, request.source ?? null, request.after, request.limit, metricsWindowSeconds]
   })

@@ -71,6 +71,16 @@ export const ActiveConversationsOptions = Type.Object({
     'A pool on a read replica, used and left open: the statement reads there, and reads `pool` (or the own pool) only when the replica ' +
     'is unavailable (the errors that would give 503), with a warning in the log.'
   )),
+  readPoolRetryMillis: Type.Optional(integer(100, 3_600_000,
+    'After the read replica fails to answer (down, overloaded, too slow), reads go to the primary for this long, then the replica is tried ' +
+    'again: one warning when it goes, one message when it is back, never one per request.', { default: 5000 })),
+  preparedStatements: Type.Optional(Type.Boolean({
+    default: true,
+    description: '`false` behind a transaction-mode pooler without prepared-statement support (PgBouncer before 1.21): unnamed ' +
+      'statements, and an own pool that sends PgBouncer no startup parameter it refuses. Statement timeout and read-only sessions then ' +
+      'come from the database role (see [Scaling](#scaling)).',
+    errorMessage: 'must be true or false'
+  })),
   jwt: JwtOptions,
   metricsWindowSeconds: Type.Optional(integer(1, 366 * 86_400, 'The metrics average the conversations accepted in this many seconds up to now.', { default: 86_400 })),
   poolMax: ownPoolInteger(1, 1000, 'most connections.', { default: 10 }),
@@ -87,9 +97,9 @@ export const ActiveConversationsOptions = Type.Object({
     errorMessage: 'must be 1 to 63 printable ASCII characters'
   })),
   maxConcurrentStatements: Type.Optional(integer(1, 1000,
-    "Most statements of this registration running at once. A request's statement leaves at once while fewer run; requests arriving while " +
-    'all run wait and leave together in the next one (see [How a request is answered](#how-a-request-is-answered)). Raise it when the ' +
-    'database has cores to spare for this route.', { default: 2 })),
+    'Most statements of this registration running at once. The requests of one event-loop turn leave together right after it while fewer ' +
+    'run; requests arriving while all run wait and leave together in the next one (see [How a request is answered](#how-a-request-is-answered)). ' +
+    'Raise it when the database has cores to spare for this route.', { default: 2 })),
   maxRequestsPerStatement: Type.Optional(integer(1, 1000, 'Most requests one statement answers; `1` sends a statement per request.', { default: 32 })),
   rateLimit: Type.Optional(RateLimitOptions)
 })

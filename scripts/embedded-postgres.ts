@@ -17,7 +17,8 @@ import { join } from 'node:path'
  * message names the cause and what to do, and nothing is left behind.
  */
 
-export interface EmbeddedDatabase {
+/** A running server. */
+export interface EmbeddedServer {
   /** postgres://… of the server's `postgres` database, superuser. */
   connectionString: string
   /** Stops the server and removes its directory. */
@@ -26,6 +27,16 @@ export interface EmbeddedDatabase {
   pause: () => Promise<void>
   /** Starts the paused server again, on the same port. */
   resume: () => Promise<void>
+}
+
+export interface EmbeddedDatabase extends EmbeddedServer {
+  /**
+   * A hot standby of this server, streaming its changes: a base backup
+   * (pg_basebackup, which the embedded binaries lack: give `binaries` such as
+   * Debian's /usr/lib/postgresql/15) started on a port of its own, with these
+   * settings. Stopped with this server at the latest.
+   */
+  standby: (settings?: Record<string, string>) => Promise<EmbeddedServer>
 }
 
 export interface LaunchOptions {
@@ -40,7 +51,8 @@ export interface LaunchOptions {
 }
 
 const DATABASE_URL_HINT = 'or set DATABASE_URL to use a PostgreSQL of your own'
-const READY = 'database system is ready to accept connections'
+// A standby says "ready to accept read-only connections".
+const READY = /database system is ready to accept (read-only )?connections/
 const PASSWORD_FILE = 'password'
 
 /** Why the embedded database could not start: one line, with what to do. */
@@ -68,27 +80,47 @@ export async function startEmbeddedPostgres (settings: Record<string, string> = 
     const data = join(parent, 'data')
     await initdb(binaries, parent, data, account)
     const port = options.port ?? await freePort()
-    const flags = Object.entries({ listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', fsync: 'off', ...settings })
-      .flatMap(([name, value]) => ['-c', `${name}=${value}`])
-    const start = async (): Promise<ChildProcess> =>
-      await runServer(join(binaries, 'bin', 'postgres'), flags, { data, account, port }, options.startTimeoutMillis ?? 30_000)
-    let server: ChildProcess | undefined = await start()
-    const stopServer = async (): Promise<void> => {
-      if (server !== undefined) await stopProcess(server)
-      server = undefined
+    const serverSettings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', fsync: 'off', ...settings }
+    const standbys: EmbeddedServer[] = []
+    const primary = await runCluster(binaries, serverSettings, { data, account, port }, options, async () => {
+      for (const standby of standbys) await standby.stop()
+      rmSync(parent, { recursive: true, force: true })
+    })
+    const standby = async (standbySettings: Record<string, string> = {}): Promise<EmbeddedServer> => {
+      const standbyData = join(parent, `standby-${standbys.length + 1}`)
+      const backup = await run(join(binaries, 'bin', 'pg_basebackup'),
+        ['--dbname', `host=127.0.0.1 port=${port} user=postgres password=embedded`, '--pgdata', standbyData, '--write-recovery-conf', '--wal-method=stream', '--no-sync'], account)
+      if (backup.code !== 0) throw failure('pg_basebackup failed', backup.output, { data: standbyData, account })
+      const server = await runCluster(binaries, { ...serverSettings, hot_standby: 'on', ...standbySettings },
+        { data: standbyData, account, port: await freePort() }, options, async () => { rmSync(standbyData, { recursive: true, force: true }) })
+      standbys.push(server)
+      return server
     }
-    return {
-      connectionString: `postgres://postgres:embedded@127.0.0.1:${port}/postgres`,
-      stop: async () => {
-        await stopServer()
-        rmSync(parent, { recursive: true, force: true })
-      },
-      pause: stopServer,
-      resume: async () => { server = await start() }
-    }
+    return { ...primary, standby }
   } catch (error) {
     rmSync(parent, { recursive: true, force: true }) // a server that did not start is gone already
     throw error
+  }
+}
+
+/** Runs a server on a data directory; `remove` deletes what it leaves once stopped. */
+async function runCluster (binaries: string, settings: Record<string, string>, cluster: Required<Cluster>, options: LaunchOptions, remove: () => Promise<void>): Promise<EmbeddedServer> {
+  const flags = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])
+  const start = async (): Promise<ChildProcess> =>
+    await runServer(join(binaries, 'bin', 'postgres'), flags, cluster, options.startTimeoutMillis ?? 30_000)
+  let server: ChildProcess | undefined = await start()
+  const stopServer = async (): Promise<void> => {
+    if (server !== undefined) await stopProcess(server)
+    server = undefined
+  }
+  return {
+    connectionString: `postgres://postgres:embedded@127.0.0.1:${cluster.port}/postgres`,
+    stop: async () => {
+      await stopServer()
+      await remove()
+    },
+    pause: stopServer,
+    resume: async () => { server = await start() }
   }
 }
 
@@ -107,13 +139,13 @@ function makeRunDirectory (): string {
   }
 }
 
-interface Account { name: string, uid: number, gid: number }
+export interface Account { name: string, uid: number, gid: number }
 
 /** A cluster's data directory, the account it runs as (root only), and its port once chosen. */
 interface Cluster { data: string, account: Account, port?: number }
 
 /** PostgreSQL refuses to run as root: the account it runs as instead, created when missing. */
-function osAccount (name: string): Account {
+export function osAccount (name: string): Account {
   const existing = lookUpAccount(name)
   if (existing !== undefined) return existing
   try {
@@ -124,7 +156,7 @@ function osAccount (name: string): Account {
   return lookUpAccount(name) as Account
 }
 
-function currentAccount (): Account {
+export function currentAccount (): Account {
   const { username, uid, gid } = userInfo()
   return { name: username, uid, gid }
 }
@@ -223,7 +255,7 @@ async function runServer (postgres: string, flags: string[], cluster: Required<C
     child.on('error', (error) => { output += `\n${describe(error)}` })
     child.stderr?.on('data', (chunk: Buffer) => {
       output += String(chunk)
-      if (!output.includes(READY)) return
+      if (!READY.test(output)) return
       clearTimeout(timer)
       child.stderr?.removeAllListeners('data').resume() // keep draining its log
       resolve(child)
@@ -272,7 +304,7 @@ function lastLine (output: string): string {
   return String(fatal ?? lines.at(-1)).replace(/^.*?(FATAL|ERROR):\s*/, '')
 }
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once('error', reject)

@@ -83,6 +83,8 @@ t.test('it starts, answers, pauses, resumes and leaves nothing behind', async (t
     await t.rejects(query(), { code: 'ECONNREFUSED' }, 'paused: no server')
     await database.resume()
     t.same(await query(), { current_user: 'postgres', answer: 42 }, 'resumed with its data')
+    await t.rejects(database.standby(), { name: 'EmbeddedPostgresError', message: /^pg_basebackup failed \(cannot run .*pg_basebackup: ENOENT\)/ },
+      'no standby from the embedded binaries: they lack pg_basebackup (test/standby.test.ts uses Debian\'s)')
     await database.stop()
     t.same(readdirSync(dir), [], 'stop removes its directory')
     t.equal(processesUnder(dir), 0)

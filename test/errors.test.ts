@@ -1,9 +1,9 @@
 // Every error status with its one documented body: 400, 404, 500, 503.
-import { Writable } from 'node:stream'
 import t from 'tap'
 import pg from 'pg'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
+import { logLines } from './helpers/log.js'
 import { managerToken } from './helpers/tokens.js'
 import { OTHER_STREAM, STREAM, seedWorld } from './helpers/world.js'
 
@@ -53,9 +53,8 @@ t.test('404: the same answer for an agent that does not exist and one of another
 
 t.test('500: the body says only "Internal Server Error"; the details go to the log with the request id', async (t) => {
   const broken = await freshDatabase(t, { migrated: false }) // no tables: every query fails
-  const lines: string[] = []
-  const logStream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
-  const logged = await gateway(t, { pool: broken.pool }, { logger: { level: 'error', stream: logStream } })
+  const { lines, stream } = logLines()
+  const logged = await gateway(t, { pool: broken.pool }, { logger: { level: 'error', stream } })
   const response = await logged.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth } })
   t.equal(response.statusCode, 500)
   t.same(response.json(), { statusCode: 500, code: 'FAC_ERR_INTERNAL', error: 'Internal Server Error', message: 'Internal Server Error' })
@@ -99,9 +98,8 @@ t.test('503, not a hang, when every connection of the pool is busy', async (t) =
 })
 
 t.test('an idle connection of its own pool killed by Postgres: logged, and the next request is answered', async (t) => {
-  const lines: string[] = []
-  const logStream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
-  const own = await gateway(t, { connectionString: db.connectionString }, { logger: { level: 'warn', stream: logStream } })
+  const { lines, stream } = logLines()
+  const own = await gateway(t, { connectionString: db.connectionString }, { logger: { level: 'warn', stream } })
   t.equal((await own.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth } })).statusCode, 200)
   const { rows } = await db.pool.query(
     "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'fastify-active-conversations'", [db.name])

@@ -1,11 +1,11 @@
 // readPool: the statement reads the replica; when the replica cannot answer, the
 // primary; a statement that fails on its own is not sent twice.
-import { Writable } from 'node:stream'
 import t from 'tap'
 import pg from 'pg'
 import { countStatements } from '../support/count-statements.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
+import { logLines } from './helpers/log.js'
 import { insertStream } from './helpers/rows.js'
 import { sign } from './helpers/tokens.js'
 
@@ -18,15 +18,9 @@ const auth = sign({ role: 'manager', streamIds: ['s1'] })
 
 const primaryStatements = countStatements(primary.pool)
 
-/** A logger stream keeping the lines, to see the warning. */
-function logLines (): { stream: Writable, lines: string[] } {
-  const lines: string[] = []
-  return { lines, stream: new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } }) }
-}
-
 t.test('the replica answers when it can', async (t) => {
-  const before = primaryStatements.count()
   const app = await gateway(t, { pool: primary.pool, readPool: replica.pool })
+  const before = primaryStatements.count() // after registration, which checks the pool's session settings
   const response = await app.inject({ url: viewUrl('s1', 'a1'), headers: { auth } })
   t.equal(response.statusCode, 200)
   t.equal(response.json().lastName, 'replica')
@@ -47,8 +41,8 @@ t.test('an unreachable replica: the primary answers, with a warning in the log',
 
 t.test('a replica where the statement itself fails: 500, and the primary is not tried', async (t) => {
   const empty = await freshDatabase(t, { migrated: false }) // no tables: the statement fails with 42P01
-  const before = primaryStatements.count()
   const app = await gateway(t, { pool: primary.pool, readPool: empty.pool })
+  const before = primaryStatements.count()
   const response = await app.inject({ url: viewUrl('s1', 'a1'), headers: { auth } })
   t.equal(response.statusCode, 500)
   t.equal(response.json().code, 'FAC_ERR_INTERNAL')

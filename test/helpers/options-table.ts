@@ -19,6 +19,7 @@ function typeOf (schema: TSchema): string {
   if (schema.type === 'Uint8Array') return '`Buffer`'
   if (schema.type === 'object') return `\`{ ${Object.keys(schema.properties as object).map((key) => ((schema.required ?? []) as string[]).includes(key) ? key : `${key}?`).join(', ')} }\``
   if (schema.type === 'string') return '`string`'
+  if (schema.type === 'boolean') return '`boolean`'
   return '`pg.Pool`'
 }
 

@@ -1,0 +1,52 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type pg from 'pg'
+import { isDatabaseUnavailable, isRecoveryConflict } from './database.js'
+
+/** Runs a read on the pool it is given. */
+export type OnPool = <T>(read: (pool: pg.Pool) => Promise<T>) => Promise<T>
+
+export interface ReadRouterOptions {
+  /** How long reads skip a replica that failed to answer before one read tries it again. */
+  retryMillis: number
+  log: FastifyBaseLogger
+  now?: () => number
+}
+
+/**
+ * Reads on the replica, the primary when the replica cannot answer: a
+ * wallboard would rather read the primary than get 503.
+ * - A recovery conflict (the standby cancelled the statement to replay the
+ *   primary's changes) sends that statement to the primary; the replica stays in use.
+ * - The replica unavailable (down, overloaded, too slow): the statement goes to
+ *   the primary, and so do all reads for `retryMillis` (no request waits on a
+ *   dead replica's connection timeout); then one read tries the replica again
+ *   while the others keep to the primary. One warning when it goes, one
+ *   message when it is back.
+ * Any other error is the statement's own and is not retried.
+ */
+export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMillis, log, now = Date.now }: ReadRouterOptions): OnPool {
+  let down = false
+  let skipUntil = 0
+  return async (read) => {
+    if (down && now() < skipUntil) return await read(primary)
+    const probe = down
+    if (probe) skipUntil = now() + retryMillis // this read tries the replica; the others keep to the primary
+    try {
+      const result = await read(replica)
+      if (probe && down) {
+        down = false
+        log.info('fastify-active-conversations: read replica answering again, reading it')
+      }
+      return result
+    } catch (err) {
+      if (isRecoveryConflict(err)) return await read(primary)
+      if (!isDatabaseUnavailable(err)) throw err
+      if (!down) {
+        down = true
+        log.warn({ err }, `fastify-active-conversations: read replica unavailable, reading the primary; trying the replica again every ${retryMillis} ms`)
+      }
+      skipUntil = now() + retryMillis
+      return await read(primary)
+    }
+  }
+}
