@@ -70,14 +70,17 @@ CROSS JOIN LATERAL (
  * Averages over the conversations the agent accepted inside the window (an
  * index-only range). The window's start is a sub-select so that custom plans
  * cannot estimate it either: with the same estimates, Postgres settles on the
- * generic plan instead of planning anew on every call.
+ * generic plan instead of planning anew on every call. The durations are
+ * averaged in double precision (date_part; extract computes in numeric, several
+ * times slower: BENCHMARKS.md, step 19), and all three are rounded half up
+ * (none is ever negative): round() of a double would round half to even.
  */
 const METRICS = (windowSeconds: string) => `
 CROSS JOIN LATERAL (
   SELECT
-    round(avg(extract(epoch FROM c.closed_at - c.accepted_at)) FILTER (WHERE c.closed_at IS NOT NULL))::int AS resolution_time,
-    round(avg(extract(epoch FROM c.first_response_at - c.accepted_at)) FILTER (WHERE c.first_response_at IS NOT NULL))::int AS first_response_time,
-    round(sum(c.response_seconds_total) / nullif(sum(c.response_count), 0))::int AS response_time
+    floor(avg(date_part('epoch', c.closed_at - c.accepted_at)) FILTER (WHERE c.closed_at IS NOT NULL) + 0.5)::int AS resolution_time,
+    floor(avg(date_part('epoch', c.first_response_at - c.accepted_at)) FILTER (WHERE c.first_response_at IS NOT NULL) + 0.5)::int AS first_response_time,
+    floor(sum(c.response_seconds_total) / nullif(sum(c.response_count), 0) + 0.5)::int AS response_time
   FROM conversations c
   WHERE v.visible
     AND c.stream_id = a.stream_id AND c.agent_id = a.id AND c.accepted_at >= (SELECT now() - make_interval(secs => ${windowSeconds}))

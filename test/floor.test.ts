@@ -127,6 +127,20 @@ t.test('streams never mix', async (t) => {
   await sameAsAgentRoute(t, OTHER_STREAM, items, both, '')
 })
 
+t.test('any text in the agent\'s fields comes out as escaped JSON, as the agent route has it', async (t) => {
+  const nasty = 'Quote " back\\slash \n new\tline \u0001 </script> ü 😀'
+  await insertStream(db.pool, 'st-json', { agents: [{ id: 'j1', name: [nasty, `${nasty} last`], image: `https://img.example/"${nasty}".png` }, { id: 'j2', name: ['', ''], image: '' }] })
+  const token = managerToken(['st-json'])
+  const response = await get(floorUrl('st-json'), token)
+  t.equal(response.statusCode, 200)
+  const body = JSON.parse(response.body) as { agents: Item[] } // valid JSON, or this throws
+  t.same(body.agents.map((item) => [item.firstName, item.lastName, item.name, item.profImage]), [
+    [nasty, `${nasty} last`, `${nasty} ${nasty} last`, `https://img.example/"${nasty}".png`],
+    ['', '', '', 'no-avatar']
+  ])
+  await sameAsAgentRoute(t, 'st-json', body.agents, token, '')
+})
+
 t.test('who may not read a floor: 403 before any SQL', async (t) => {
   const before = statements.count()
   const cases: Array<[string, string, string]> = [

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import type { AgentView } from '../schemas/response.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
+import { insertConversations, insertStream } from './helpers/rows.js'
 import { managerToken } from './helpers/tokens.js'
 import { OTHER_STREAM, STREAM, seedWorld } from './helpers/world.js'
 
@@ -161,4 +162,15 @@ t.test('the metrics window is an option', async (t) => {
   const recent = (await narrow.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: token } })).json()
   t.equal(recent.resolutionTime, null, 'none closed of those accepted in the last 1000 s')
   t.equal(recent.firstResponseTime, 10, 'act-1 only')
+})
+
+t.test('the averages round half up, as the vendor sample implies (2.5 s is 3, not the even 2)', async (t) => {
+  await insertStream(db.pool, 'st-round', { agents: [{ id: 'r1' }] })
+  await insertConversations(db.pool, 'st-round', [
+    { id: 'r-1', status: 'closed', agent: 'r1', started: 200, queued: 150, accepted: 100, firstResponse: 99, closed: 98, replySeconds: 5, replies: 2 },
+    { id: 'r-2', status: 'closed', agent: 'r1', started: 200, queued: 150, accepted: 100, firstResponse: 98, closed: 97 }
+  ])
+  const app = await gateway(t, { pool: db.pool })
+  const body = (await app.inject({ url: viewUrl('st-round', 'r1'), headers: { auth: managerToken(['st-round']) } })).json()
+  t.same([body.resolutionTime, body.firstResponseTime, body.responseTime], [3, 2, 3], '(2 + 3) / 2, (1 + 2) / 2 and 5 s over 2 replies')
 })
