@@ -5,14 +5,13 @@
 // rate against the size of a view. Writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
 // BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_CURVE_SECONDS (5).
-import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import pg from 'pg'
 import { encodeCursor } from '../lib/cursor.js'
 import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/query.js'
 import { BUSY, conversationCount, CURVE, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 import { createDataSet, startBenchPostgres } from './database.js'
-import { BASELINE, load as loadWith, log, managerToken, median, startServer, stopServer, type Figures, type Target } from './runner.js'
+import { BASELINE, load as loadWith, log, managerToken, median, startServer, stopServer, writeReport, type Figures, type Target } from './runner.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -212,9 +211,7 @@ ${curveTable}
 \`${summary}\`
 <!-- bench:end -->`
 
-const target = new URL('../../BENCHMARKS.md', import.meta.url)
-const previous = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n\n<!-- bench:start -->\n<!-- bench:end -->\n'
-writeFileSync(target, previous.replace(/<!-- bench:start[\s\S]*?<!-- bench:end -->/, report))
+writeReport('bench', 'Latest run', report)
 console.log(table)
 console.log(curveTable)
 console.log(summary)

@@ -6,12 +6,13 @@
 // through PgBouncer in transaction mode. CPU per request counts the server,
 // the PostgreSQL backends and, on the pooled path, PgBouncer.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (5), BENCH_ROUNDS (3).
+import { execFileSync } from 'node:child_process'
 import pg from 'pg'
 import { LARGE, randomAgent } from '../support/data-sets.js'
-import { pgbouncerMissing, startPgBouncer } from '../support/pgbouncer.js'
+import { PGBOUNCER, pgbouncerMissing, startPgBouncer } from '../support/pgbouncer.js'
 import { processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
-import { BASELINE, load, log, managerToken, median, startServer, stopServer, type Figures, type Server, type Target } from './runner.js'
+import { BASELINE, load, log, managerToken, median, startServer, stopServer, writeReport, type Figures, type Server, type Target } from './runner.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -19,6 +20,7 @@ if (pgbouncerMissing) {
   console.error(`bench:pooler: ${pgbouncerMissing}`)
   process.exit(1)
 }
+const PGBOUNCER_VERSION = /PgBouncer (\S+)/.exec(execFileSync(PGBOUNCER, ['--version'], { encoding: 'utf8' }))?.[1] ?? ''
 
 const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres()
 const serverUrl = process.env.DATABASE_URL ?? (embedded?.connectionString as string)
@@ -74,13 +76,19 @@ for (const path of paths) await stopServer(path.server)
 await bouncer.stop()
 await embedded?.stop()
 
-console.log([
-  `Command: \`npm run bench:pooler\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}), ${new Date().toISOString().slice(0, 10)}; light views of ${LARGE.streams * LARGE.agentsPerStream} agents; each path's pool 10 connections (through PgBouncer: its pool of 10 server connections, transaction mode).`,
-  '',
+const [prepared, unnamed, pooled] = ratios.map(median)
+const summary = `bench:pooler: prepared_direct=${prepared?.toFixed(2)} unnamed_direct=${unnamed?.toFixed(2)} unnamed_pgbouncer=${pooled?.toFixed(2)}`
+const table = [
   '| run | SELECT 1 req/s | agent route req/s | ratio | SELECT 1 CPU ms/request | agent route CPU ms/request | non-2xx and errors |',
   '|---|---|---|---|---|---|---|',
-  ...rows,
-  ''
-].join('\n'))
-const [prepared, unnamed, pooled] = ratios.map(median)
-console.log(`bench:pooler: prepared_direct=${prepared?.toFixed(2)} unnamed_direct=${unnamed?.toFixed(2)} unnamed_pgbouncer=${pooled?.toFixed(2)}`)
+  ...rows
+].join('\n')
+writeReport('pooler', 'Behind a pooler', `<!-- pooler:start (written by npm run bench:pooler) -->
+Command: \`npm run bench:pooler\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}), ${new Date().toISOString().slice(0, 10)}. The agent route on light views of ${LARGE.streams * LARGE.agentsPerStream} agents against a \`SELECT 1\` route on the same server and pool, by three paths side by side in every round: prepared statements straight to PostgreSQL (the default), unnamed statements (\`preparedStatements: false\`) straight to PostgreSQL, and unnamed statements through PgBouncer ${PGBOUNCER_VERSION} in transaction mode. Each path's pool has 10 connections (through PgBouncer, its 10 server connections). CPU a request counts the server, the PostgreSQL backends and, on the pooled path, PgBouncer.
+
+${table}
+
+\`${summary}\`
+<!-- pooler:end -->`)
+console.log(table)
+console.log(summary)

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
@@ -78,4 +78,16 @@ export async function load (server: Server, target: Target, seconds: number, tok
     non2xx: result.non2xx,
     errors: result.errors
   }
+}
+
+/**
+ * Puts a run's report into BENCHMARKS.md between `<!-- name:start` and
+ * `<!-- name:end -->` (the report carries both markers), or appends it under
+ * `heading` when the file has no such section yet.
+ */
+export function writeReport (name: string, heading: string, report: string): void {
+  const target = new URL('../../BENCHMARKS.md', import.meta.url)
+  const previous = existsSync(target) ? readFileSync(target, 'utf8') : '# Benchmarks\n'
+  const section = new RegExp(`<!-- ${name}:start[\\s\\S]*?<!-- ${name}:end -->`)
+  writeFileSync(target, section.test(previous) ? previous.replace(section, report) : `${previous.trimEnd()}\n\n## ${heading}\n\n${report}\n`)
 }

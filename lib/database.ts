@@ -91,6 +91,17 @@ export function isRecoveryConflict (error: unknown): boolean {
   return code === '40001' || code === '40P01'
 }
 
+/**
+ * True when the server connection does not hold the prepared statements pg
+ * thinks it made on it: 42P05 (already exists) or 26000 (does not exist), what
+ * a transaction-mode pooler causes by handing a client's statements to other
+ * server connections.
+ */
+export function isPreparedStatementMismatch (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '42P05' || code === '26000'
+}
+
 /** True when an error means the database is unreachable, overloaded or too slow. */
 export function isDatabaseUnavailable (error: unknown): boolean {
   if (!(error instanceof Error)) return false

@@ -5,7 +5,7 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
 import type { Caller } from './auth.js'
-import { createPool, missingSessionSettings } from './database.js'
+import { createPool, isPreparedStatementMismatch, missingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
 import { readAgentViews, readFloor } from './query.js'
@@ -59,9 +59,24 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     })
   }
   // Reads go to the replica when there is one, to the primary while it cannot answer.
-  const onPool: OnPool = readPool === null
+  const route: OnPool = readPool === null
     ? async (read) => await read(pool)
     : createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log })
+  // Behind a transaction-mode pooler a named statement lands on server connections that lack it or
+  // have it already: those 500s get one warning that says what to do.
+  let poolerHinted = false
+  const onPool: OnPool = async (read) => {
+    try {
+      return await route(read)
+    } catch (err) {
+      if (!poolerHinted && isPreparedStatementMismatch(err)) {
+        poolerHinted = true
+        fastify.log.warn({ err }, 'fastify-active-conversations: the server connection does not hold the prepared statements this client made: ' +
+          'behind a transaction-mode pooler (PgBouncer before 1.21) set preparedStatements: false')
+      }
+      throw err
+    }
+  }
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
   registerRoute(fastify, {
     ...authentication,

@@ -1,6 +1,7 @@
 // Every error status with its one documented body: 400, 404, 500, 503.
 import t from 'tap'
 import pg from 'pg'
+import { AGENT_VIEWS_STATEMENT } from '../lib/query.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'
@@ -117,3 +118,21 @@ async function lockAgents (connectionString: string): Promise<pg.Client> {
   await locker.query('LOCK TABLE agents IN ACCESS EXCLUSIVE MODE')
   return locker
 }
+
+t.test('a server connection that does not hold the statements pg made (a transaction-mode pooler): 500, and one warning that says what to do', async (t) => {
+  // What PgBouncer in transaction mode does now and then (test/pooler.test.ts), here for certain: each
+  // connection of the pool already holds a statement of the plugin's name, which pg does not know of.
+  const pool = new pg.Pool({ connectionString: db.connectionString, max: 3 })
+  t.teardown(() => pool.end())
+  const clients = await Promise.all([1, 2, 3].map(async () => await pool.connect()))
+  for (const client of clients) await client.query(`PREPARE "${AGENT_VIEWS_STATEMENT}" AS SELECT 1`)
+  for (const client of clients) client.release()
+  const { lines, stream } = logLines()
+  const logged = await gateway(t, { pool }, { logger: { level: 'warn', stream } })
+  const statuses = []
+  for (let i = 0; i < 4; i++) statuses.push((await logged.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth } })).statusCode)
+  t.same(statuses, [500, 500, 500, 200], 'each such connection fails once and is replaced by the pool')
+  const hints = lines.map((line) => JSON.parse(line) as { msg: string, err?: { code: string } }).filter((line) => /preparedStatements: false/.test(line.msg))
+  t.equal(hints.length, 1, 'one warning, not one a request')
+  t.equal(hints[0]?.err?.code, '42P05')
+})
