@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { defaultOf, QUERY_TIMEOUT_MARGIN_MILLIS } from '../schemas/options.js'
 
@@ -59,7 +60,7 @@ export function createPool (connectionString: string, settings: PoolSettings, on
 }
 
 /** What a pool's sessions lack of the settings the plugin's own pool gives them. */
-export async function missingSessionSettings (pool: pg.Pool): Promise<string[]> {
+async function missingSessionSettings (pool: pg.Pool): Promise<string[]> {
   const { rows: [settings] } = await pool.query<{ statementTimeout: string, readOnly: string }>(
     // transaction_read_only: on where default_transaction_read_only is, and on a hot standby.
     `SELECT current_setting('statement_timeout') AS "statementTimeout", current_setting('transaction_read_only') AS "readOnly"`
@@ -68,6 +69,34 @@ export async function missingSessionSettings (pool: pg.Pool): Promise<string[]> 
   if (settings?.statementTimeout === '0') missing.push('statement_timeout')
   if (settings?.readOnly !== 'on') missing.push('default_transaction_read_only')
   return missing
+}
+
+/** How long registration waits for the session-settings check before going on without it. */
+const SETTINGS_CHECK_MILLIS = 1000
+
+/**
+ * The plugin's own pool makes its sessions read-only with a statement timeout;
+ * a pool it did not configure may lack either: one query at registration, and
+ * one warning naming what is missing (set it on the database role: README, Scaling).
+ */
+export async function warnOfMissingSessionSettings (pool: pg.Pool, option: string, log: FastifyBaseLogger): Promise<void> {
+  const check = missingSessionSettings(pool)
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SETTINGS_CHECK_MILLIS, 'late') })
+  try {
+    const missing = await Promise.race([check, late])
+    if (missing === 'late') {
+      check.catch(() => {}) // it may still fail; nothing waits for it
+      log.warn(`fastify-active-conversations: could not check the sessions of \`${option}\` within ${SETTINGS_CHECK_MILLIS} ms`)
+    } else if (missing.length > 0) {
+      log.warn(`fastify-active-conversations: the sessions of \`${option}\` have no ${missing.join(' and no ')}; ` +
+        'set them on the database role (ALTER ROLE … SET), see the README section Scaling')
+    }
+  } catch (err) {
+    log.warn({ err }, `fastify-active-conversations: could not check the sessions of \`${option}\``)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 // SQLSTATE classes that mean "the database cannot answer now", not "the query is wrong":

@@ -1,15 +1,14 @@
-import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type pg from 'pg'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fastifyJwt, { type FastifyJWTOptions, type JWT } from '@fastify/jwt'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
 import type { Caller } from './auth.js'
-import { createPool, isPreparedStatementMismatch, missingSessionSettings } from './database.js'
+import { createPool, warnOfMissingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
 import { readAgentViews, readFloor } from './query.js'
-import { createReadRouter, type OnPool } from './replica.js'
+import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
 import { registerFloorRoute } from './floor-route.js'
 import { registerRoute } from './route.js'
 
@@ -62,21 +61,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   const route: OnPool = readPool === null
     ? async (read) => await read(pool)
     : createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log })
-  // Behind a transaction-mode pooler a named statement lands on server connections that lack it or
-  // have it already: those 500s get one warning that says what to do.
-  let poolerHinted = false
-  const onPool: OnPool = async (read) => {
-    try {
-      return await route(read)
-    } catch (err) {
-      if (!poolerHinted && isPreparedStatementMismatch(err)) {
-        poolerHinted = true
-        fastify.log.warn({ err }, 'fastify-active-conversations: the server connection does not hold the prepared statements this client made: ' +
-          'behind a transaction-mode pooler (PgBouncer before 1.21) set preparedStatements: false')
-      }
-      throw err
-    }
-  }
+  // Behind a transaction-mode pooler the defaults fail now and then: one warning says what to do.
+  const onPool = withPoolerHint(route, fastify.log)
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
   registerRoute(fastify, {
     ...authentication,
@@ -88,34 +74,6 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
     batching
   })
-}
-
-/** How long registration waits for the session-settings check before going on without it. */
-const SETTINGS_CHECK_MILLIS = 1000
-
-/**
- * The plugin's own pool makes its sessions read-only with a statement timeout;
- * a pool it did not configure may lack either: one query at registration, and
- * one warning naming what is missing (set it on the database role: README, Scaling).
- */
-async function warnOfMissingSessionSettings (pool: pg.Pool, option: string, log: FastifyBaseLogger): Promise<void> {
-  const check = missingSessionSettings(pool)
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, SETTINGS_CHECK_MILLIS, 'late') })
-  try {
-    const missing = await Promise.race([check, late])
-    if (missing === 'late') {
-      check.catch(() => {}) // it may still fail; nothing waits for it
-      log.warn(`fastify-active-conversations: could not check the sessions of \`${option}\` within ${SETTINGS_CHECK_MILLIS} ms`)
-    } else if (missing.length > 0) {
-      log.warn(`fastify-active-conversations: the sessions of \`${option}\` have no ${missing.join(' and no ')}; ` +
-        'set them on the database role (ALTER ROLE … SET), see the README section Scaling')
-    }
-  } catch (err) {
-    log.warn({ err }, `fastify-active-conversations: could not check the sessions of \`${option}\``)
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** The token's subject; a token without one is limited together with the others of its streams. */

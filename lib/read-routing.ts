@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
-import { isDatabaseUnavailable, isRecoveryConflict } from './database.js'
+import { isDatabaseUnavailable, isPreparedStatementMismatch, isRecoveryConflict } from './database.js'
 
 /** Runs a read on the pool it is given. */
 export type OnPool = <T>(read: (pool: pg.Pool) => Promise<T>) => Promise<T>
@@ -9,7 +9,6 @@ export interface ReadRouterOptions {
   /** How long reads skip a replica that failed to answer before one read tries it again. */
   retryMillis: number
   log: FastifyBaseLogger
-  now?: () => number
 }
 
 /**
@@ -24,13 +23,13 @@ export interface ReadRouterOptions {
  *   message when it is back.
  * Any other error is the statement's own and is not retried.
  */
-export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMillis, log, now = Date.now }: ReadRouterOptions): OnPool {
+export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMillis, log }: ReadRouterOptions): OnPool {
   let down = false
   let skipUntil = 0
   return async (read) => {
-    if (down && now() < skipUntil) return await read(primary)
+    if (down && Date.now() < skipUntil) return await read(primary)
     const probe = down
-    if (probe) skipUntil = now() + retryMillis // this read tries the replica; the others keep to the primary
+    if (probe) skipUntil = Date.now() + retryMillis // this read tries the replica; the others keep to the primary
     try {
       const result = await read(replica)
       if (probe && down) {
@@ -45,8 +44,29 @@ export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMil
         down = true
         log.warn({ err }, `fastify-active-conversations: read replica unavailable, reading the primary; trying the replica again every ${retryMillis} ms`)
       }
-      skipUntil = now() + retryMillis
+      skipUntil = Date.now() + retryMillis
       return await read(primary)
+    }
+  }
+}
+
+/**
+ * Behind a transaction-mode pooler a named statement lands on server
+ * connections that lack it or have it already; the 500s that gives say nothing
+ * of the fix, so the first one gets a warning that names it.
+ */
+export function withPoolerHint (onPool: OnPool, log: FastifyBaseLogger): OnPool {
+  let hinted = false
+  return async (read) => {
+    try {
+      return await onPool(read)
+    } catch (err) {
+      if (!hinted && isPreparedStatementMismatch(err)) {
+        hinted = true
+        log.warn({ err }, 'fastify-active-conversations: the server connection does not hold the prepared statements this client made: ' +
+          'behind a transaction-mode pooler (PgBouncer before 1.21) set preparedStatements: false')
+      }
+      throw err
     }
   }
 }
