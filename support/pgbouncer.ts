@@ -65,13 +65,19 @@ export async function startPgBouncer (serverUrl: string, settings: Record<string
   const child = spawn(PGBOUNCER, [join(directory, 'pgbouncer.ini')], { uid: account.uid, gid: account.gid, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk) => { output += String(chunk) })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`PgBouncer did not start: ${output}`)) }, 10_000)
-    const ready = () => { if (/process up/.test(output)) { clearTimeout(timer); resolve() } }
-    child.stdout?.on('data', ready)
-    child.stderr?.on('data', ready)
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`PgBouncer exited (${String(code)}): ${output}`)) })
-  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`PgBouncer did not start within 10 s: ${output}`)) }, 10_000)
+      const ready = () => { if (/process up/.test(output)) { clearTimeout(timer); resolve() } }
+      child.stdout?.on('data', ready)
+      child.stderr?.on('data', ready)
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`PgBouncer exited (${String(code)}): ${output.trim()}`)) })
+    })
+  } catch (error) {
+    await stopProcess(child)
+    rmSync(directory, { recursive: true, force: true })
+    throw error
+  }
 
   return {
     pid: child.pid as number,
@@ -89,8 +95,7 @@ export async function startPgBouncer (serverUrl: string, settings: Record<string
 }
 
 async function stopProcess (child: ChildProcess): Promise<void> {
-  /* c8 ignore next: a PgBouncer that died during a test */
-  if (child.exitCode !== null || child.signalCode !== null) return
+  if (child.exitCode !== null || child.signalCode !== null) return // it ended by itself
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGINT') // PgBouncer: SIGINT is a safe shutdown, SIGTERM immediate; both end it
   await exited

@@ -3,6 +3,8 @@
 // long-running pooler retires them: with `preparedStatements: false` every
 // request of waves of concurrent agent and floor requests is answered, through
 // the plugin's own pool and through a gateway's, the same as straight from PostgreSQL.
+import { readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import t from 'tap'
 import pg from 'pg'
 import { FLOOR_ROUTE_URL } from '../lib/index.js'
@@ -104,4 +106,10 @@ t.test('behind PgBouncer in transaction mode', { skip }, async (t) => {
     t.same(configured.lines, [], 'no warning')
     t.equal((await app.inject({ url: urls[1] as string, headers: { auth } })).statusCode, 200)
   })
+})
+
+t.test('a PgBouncer that cannot start says why and leaves nothing behind', { skip }, async (t) => {
+  const before = readdirSync(tmpdir()).filter((name) => name.startsWith('fac-pgbouncer-')).length
+  await t.rejects(startPgBouncer(adminUrl(), { pool_mode: 'nonsense' }), { message: /^PgBouncer exited \(\d+\): .*pool_mode/s })
+  t.equal(readdirSync(tmpdir()).filter((name) => name.startsWith('fac-pgbouncer-')).length, before, 'its directory is gone')
 })
