@@ -68,8 +68,8 @@ export const ActiveConversationsOptions = Type.Object({
     errorMessage: 'must be a non-empty string'
   })),
   readPool: Type.Optional(PgPool(
-    'A pool on a read replica, used and left open: the statement reads there, and reads `pool` (or the own pool) only when the replica ' +
-    'is unavailable (the errors that would give 503), with a warning in the log.'
+    'A pool on a read replica (a hot standby), used and left open: the statement reads there, and reads `pool` (or the own pool) when ' +
+    'the standby cancels it in a conflict with recovery, and while the replica is unavailable (see `readPoolRetryMillis`).'
   )),
   readPoolRetryMillis: Type.Optional(integer(100, 3_600_000,
     'After the read replica fails to answer (down, overloaded, too slow), reads go to the primary for this long, then the replica is tried ' +
