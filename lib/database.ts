@@ -116,8 +116,7 @@ const UNAVAILABLE_MESSAGE =
  * with recovery", 40P01 for a deadlock with replay): the primary can answer it.
  */
 export function isRecoveryConflict (error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === '40001' || code === '40P01'
+  return ['40001', '40P01'].includes(sqlState(error))
 }
 
 /**
@@ -127,15 +126,20 @@ export function isRecoveryConflict (error: unknown): boolean {
  * server connections.
  */
 export function isPreparedStatementMismatch (error: unknown): boolean {
+  return ['42P05', '26000'].includes(sqlState(error))
+}
+
+/** The error's SQLSTATE (or Node's errno code), '' when it has none. */
+function sqlState (error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code
-  return code === '42P05' || code === '26000'
+  return typeof code === 'string' ? code : ''
 }
 
 /** True when an error means the database is unreachable, overloaded or too slow. */
 export function isDatabaseUnavailable (error: unknown): boolean {
   if (!(error instanceof Error)) return false
-  const code = (error as { code?: unknown }).code
-  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code))) return true
+  const code = sqlState(error)
+  if (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_ERRNO.has(code)) return true
   if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable)
   return UNAVAILABLE_MESSAGE.test(error.message)
 }

@@ -267,8 +267,8 @@ async function runServer (postgres: string, flags: string[], cluster: Required<C
   })
 }
 
-/** A fast shutdown (SIGINT), waiting for the server to exit. */
-async function stopProcess (child: ChildProcess): Promise<void> {
+/** SIGINT (PostgreSQL: a fast shutdown; PgBouncer: a safe one), waiting for the process to exit; nothing if it has ended. */
+export async function stopProcess (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   await new Promise((resolve) => {
     child.once('exit', resolve)

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { currentAccount, freePort, osAccount } from '../scripts/embedded-postgres.js'
+import { currentAccount, freePort, osAccount, stopProcess } from '../scripts/embedded-postgres.js'
 
 /*
  * A real PgBouncer (Debian's package) in front of a PostgreSQL, for the tests
@@ -64,13 +64,15 @@ export async function startPgBouncer (serverUrl: string, settings: Record<string
 
   const child = spawn(PGBOUNCER, [join(directory, 'pgbouncer.ini')], { uid: account.uid, gid: account.gid, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  for (const stream of [child.stdout, child.stderr]) stream?.on('data', (chunk) => { output += String(chunk) })
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`PgBouncer did not start within 10 s: ${output}`)) }, 10_000)
-      const ready = () => { if (/process up/.test(output)) { clearTimeout(timer); resolve() } }
-      child.stdout?.on('data', ready)
-      child.stderr?.on('data', ready)
+      for (const stream of [child.stdout, child.stderr]) {
+        stream?.on('data', (chunk) => {
+          output += String(chunk)
+          if (/process up/.test(output)) { clearTimeout(timer); resolve() }
+        })
+      }
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`PgBouncer exited (${String(code)}): ${output.trim()}`)) })
     })
   } catch (error) {
@@ -92,11 +94,4 @@ export async function startPgBouncer (serverUrl: string, settings: Record<string
       rmSync(directory, { recursive: true, force: true })
     }
   }
-}
-
-async function stopProcess (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return // it ended by itself
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGINT') // PgBouncer: SIGINT is a safe shutdown, SIGTERM immediate; both end it
-  await exited
 }

@@ -9,6 +9,7 @@ import t from 'tap'
 import pg from 'pg'
 import { FLOOR_ROUTE_URL } from '../lib/index.js'
 import { pgbouncerMissing, startPgBouncer } from '../support/pgbouncer.js'
+import { withoutDurations } from './helpers/bodies.js'
 import { adminUrl, freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'
@@ -30,8 +31,6 @@ const urls = Array.from({ length: REQUESTS_PER_WAVE }, (_, i) => i % 2 === 0
   ? viewUrl(STREAM, AGENTS[i % AGENTS.length] as string)
   : `${FLOOR_ROUTE_URL.replace(':streamId', STREAM)}?limit=${1 + i % 12}&agentGroupId=g${i % 3}`)
 
-/** A body without its durations, which tick between two reads. */
-const withoutDurations = (body: string) => body.replace(/"(engagementTime|waitTime)":\d+/g, '"$1":0')
 
 t.test('behind PgBouncer in transaction mode', { skip }, async (t) => {
   const db = await freshDatabase(t)

@@ -13,6 +13,7 @@ import { migrate } from '../lib/index.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { countStatements } from '../support/count-statements.js'
 import { pgbouncerMissing, startPgBouncer } from '../support/pgbouncer.js'
+import { withoutDurations } from './helpers/bodies.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
@@ -28,8 +29,6 @@ if (missing && process.env.CI) t.fail(`${missing} (CI must have it)`)
 const auth = managerToken(['s1'])
 const url = viewUrl('s1', 'a1')
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
-/** A body without its durations, which tick between two reads. */
-const withoutDurations = (body: string) => body.replace(/"(engagementTime|waitTime)":\d+/g, '"$1":0')
 
 /** test/fixtures/gateway-process.ts in a process of its own, with this test's loaders; its URL. Stopped at teardown. */
 async function gatewayProcess (t: Test, env: Record<string, string>): Promise<string> {
