@@ -11,6 +11,8 @@ export interface Caller {
   streamIds: string[]
   /** Manager tokens with `agentGroupIds`: the only groups the caller may see. null: no restriction. */
   agentGroupIds: string[] | null
+  /** The token's `exp`, seconds since the epoch: a live stream ends then. */
+  expiresAt: number
 }
 
 /** What the query may read, once the caller is authorized. */
@@ -37,6 +39,11 @@ export function extractToken (request: FastifyRequest): string | undefined {
   return undefined
 }
 
+/** Whom limits count against: the token's subject; a token without one counts with the others of its streams. */
+export function callerKey (caller: Caller): string {
+  return caller.subject === undefined ? `streams:${caller.streamIds.join(',')}` : `sub:${caller.subject}`
+}
+
 const claimsChecker = TypeCompiler.Compile(TokenClaims)
 
 /** The caller a verified payload describes; a payload of the wrong shape is an invalid token (401). */
@@ -49,7 +56,8 @@ export function callerFromClaims (payload: unknown): Caller {
     role: claims.role,
     subject: claims.sub,
     streamIds,
-    agentGroupIds: claims.role === 'manager' ? claims.agentGroupIds ?? null : null
+    agentGroupIds: claims.role === 'manager' ? claims.agentGroupIds ?? null : null,
+    expiresAt: claims.exp
   }
 }
 

@@ -13,6 +13,8 @@ export const RateLimitedError = createError('FAC_ERR_RATE_LIMITED', 'Too many re
 export const AgentNotFoundError = createError('FAC_ERR_AGENT_NOT_FOUND', 'No such agent in this stream', 404)
 export const DatabaseUnavailableError = createError('FAC_ERR_DATABASE_UNAVAILABLE', 'Database unavailable, retry later', 503)
 export const InternalError = createError('FAC_ERR_INTERNAL', 'Internal Server Error', 500)
+export const TooManyStreamsError = createError('FAC_ERR_TOO_MANY_STREAMS', 'Too many open streams for this caller (at most %s)', 429)
+export const StreamsFullError = createError('FAC_ERR_STREAMS_FULL', 'This gateway has as many open streams as it may serve, retry later', 503)
 
 /** Seconds a client is told to wait (`Retry-After`) when the database is unavailable. */
 export const RETRY_AFTER_SECONDS = 5
@@ -39,12 +41,12 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
     answer = new InternalError()
   }
   if (answer.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
-  const statusCode = answer.statusCode as number // every error above declares its status
-  const body: ErrorResponse = {
-    statusCode,
-    code: answer.code,
-    error: STATUS_CODES[statusCode] as string,
-    message: answer.message
-  }
-  reply.code(statusCode).send(body)
+  const body = errorResponse(answer)
+  reply.code(body.statusCode).send(body)
+}
+
+/** The documented error body of one of the errors above (also the data of a live stream's `error` event). */
+export function errorResponse (error: FastifyError): ErrorResponse {
+  const statusCode = error.statusCode as number // every error above declares its status
+  return { statusCode, code: error.code, error: STATUS_CODES[statusCode] as string, message: error.message }
 }

@@ -3,14 +3,15 @@ import fastifyJwt, { type FastifyJWTOptions, type JWT } from '@fastify/jwt'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { ErrorResponse } from '../schemas/error.js'
 import { Skill } from '../schemas/response.js'
-import type { Caller } from './auth.js'
+import { callerKey, type Caller } from './auth.js'
 import { createPool, warnOfMissingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
-import { readAgentViews, readFloor } from './query.js'
+import { readAgentViews, readFloor, readGroupMembers } from './query.js'
 import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
 import { registerFloorRoute } from './floor-route.js'
 import { registerRoute } from './route.js'
+import { registerLive } from './live/index.js'
 
 // Each registration verifies with its own @fastify/jwt under a namespace of its
 // own, so it never collides with the gateway's @fastify/jwt or another registration.
@@ -23,7 +24,7 @@ let registrations = 0
  * handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
-  const { database, readPool, readPoolRetryMillis, preparedStatements, jwt, metricsWindowSeconds, rateLimit, batching } = resolveOptions(options)
+  const { database, readPool, readPoolRetryMillis, preparedStatements, jwt, metricsWindowSeconds, rateLimit, batching, live } = resolveOptions(options)
 
   let pool
   if ('pool' in database) {
@@ -53,7 +54,7 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
       max: rateLimit.max,
       timeWindow: rateLimit.timeWindowMillis,
       hook: 'preHandler', // after authentication: the key is the verified token's, never a header a client can forge
-      keyGenerator: (request) => rateLimitKey(callers.get(request) as Caller),
+      keyGenerator: (request) => callerKey(callers.get(request) as Caller),
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
     })
   }
@@ -74,11 +75,23 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
     batching
   })
-}
-
-/** The token's subject; a token without one is limited together with the others of its streams. */
-function rateLimitKey (caller: Caller): string {
-  return caller.subject === undefined ? `streams:${caller.streamIds.join(',')}` : `sub:${caller.subject}`
+  if (live !== null) {
+    // Live views read the primary: a change is told at its commit there, before a replica may have it.
+    const onPrimary = withPoolerHint(async (read) => await read(pool), fastify.log)
+    await registerLive(fastify, {
+      ...authentication,
+      settings: live,
+      listenerConfig: live.connectionString !== undefined
+        ? { connectionString: live.connectionString }
+        : 'pool' in database ? database.pool.options : { connectionString: database.connectionString },
+      reads: {
+        views: async (requests) => await onPrimary((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements)),
+        floor: async (request) => await onPrimary((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
+        members: async (streamId, groups) => await onPrimary((target) => readGroupMembers(target, streamId, groups, preparedStatements))
+      },
+      batching
+    })
+  }
 }
 
 /** @fastify/jwt in verify-only use: pinned algorithms, `exp` (and `iss`/`aud` when configured) required. */

@@ -2,12 +2,12 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type pg from 'pg'
-import { ActiveConversationsOptions, OWN_POOL_OPTIONS, QUERY_TIMEOUT_MARGIN_MILLIS, type Algorithm, type JwtOptions, type RateLimitOptions } from '../schemas/options.js'
+import { ActiveConversationsOptions, OWN_POOL_OPTIONS, QUERY_TIMEOUT_MARGIN_MILLIS, type Algorithm, type JwtOptions, type LiveOptions, type RateLimitOptions } from '../schemas/options.js'
 import type { BatchLimits } from './batch.js'
 import type { PoolSettings } from './database.js'
 import { InvalidOptionError } from './errors.js'
 
-export type { ActiveConversationsOptions, Algorithm, JwtOptions, RateLimitOptions }
+export type { ActiveConversationsOptions, Algorithm, JwtOptions, LiveOptions, RateLimitOptions }
 
 export interface ResolvedJwt {
   key: string | Buffer | { public: string | Buffer }
@@ -31,6 +31,8 @@ export interface ResolvedOptions {
   metricsWindowSeconds: number
   rateLimit: Required<RateLimitOptions> | null
   batching: BatchLimits
+  /** null: no live routes. */
+  live: (Required<Omit<LiveOptions, 'connectionString'>> & { connectionString?: string }) | null
 }
 
 /** Verified tokens fast-jwt remembers (lib/index.ts; measured by bench/tokens.ts). */
@@ -49,7 +51,13 @@ const EC_BY_CURVE: Record<string, Algorithm> = { prime256v1: 'ES256', secp384r1:
 export function resolveOptions (given: ActiveConversationsOptions): ResolvedOptions {
   checkSchema(given)
   // Defaults fill a copy: the gateway's objects stay as they were.
-  const options = Value.Default(ActiveConversationsOptions, { ...given, jwt: { ...given.jwt }, ...(given.rateLimit && { rateLimit: { ...given.rateLimit } }) }) as Required<ActiveConversationsOptions>
+  const options = Value.Default(ActiveConversationsOptions, {
+    ...given,
+    jwt: { ...given.jwt },
+    ...(given.rateLimit && { rateLimit: { ...given.rateLimit } }),
+    live: { ...given.live }
+  }) as Required<ActiveConversationsOptions>
+  const live = options.live as NonNullable<ResolvedOptions['live']>
   return {
     database: resolveDatabase(given, options),
     readPool: options.readPool ?? null,
@@ -58,7 +66,8 @@ export function resolveOptions (given: ActiveConversationsOptions): ResolvedOpti
     jwt: resolveJwt(options.jwt as Required<JwtOptions>),
     metricsWindowSeconds: options.metricsWindowSeconds,
     rateLimit: (options.rateLimit as Required<RateLimitOptions> | undefined) ?? null,
-    batching: { concurrency: options.maxConcurrentStatements, maxSize: options.maxRequestsPerStatement }
+    batching: { concurrency: options.maxConcurrentStatements, maxSize: options.maxRequestsPerStatement },
+    live: live.enabled ? live : null
   }
 }
 

@@ -311,3 +311,19 @@ export async function readFloor (pool: pg.Pool, request: FloorRequest, metricsWi
   for (const { requestIndex, visible, more, agentId, ...view } of rows) agents[requestIndex - 1] = { agentId, ...view }
   return { agents, more: rows[0]?.more ?? false }
 }
+
+/*
+ * The agents who are members of any of the groups $2 of stream $1: whose
+ * queues a change to those groups' queues changed (live views). One range of
+ * the primary key per group.
+ */
+export const GROUP_MEMBERS_SQL = `
+SELECT DISTINCT gm.agent_id AS "agentId"
+FROM agent_group_members gm
+WHERE gm.stream_id = $1 AND gm.agent_group_id = ANY ($2::text[])`
+export const GROUP_MEMBERS_STATEMENT = statementName('group-members', GROUP_MEMBERS_SQL)
+
+export async function readGroupMembers (pool: pg.Pool, streamId: string, groups: string[], prepared = true): Promise<string[]> {
+  const { rows } = await pool.query<{ agentId: string }>({ name: prepared ? GROUP_MEMBERS_STATEMENT : undefined, text: GROUP_MEMBERS_SQL, values: [streamId, groups] })
+  return rows.map((row) => row.agentId)
+}

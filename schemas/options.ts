@@ -60,6 +60,29 @@ export const RateLimitOptions = Type.Object({
 })
 export type RateLimitOptions = Static<typeof RateLimitOptions>
 
+export const LiveOptions = Type.Object({
+  enabled: Type.Optional(Type.Boolean({ default: true, description: 'The two `/events` routes and their listening connection.', errorMessage: 'must be true or false' })),
+  connectionString: Type.Optional(Type.String({
+    minLength: 1,
+    description: 'Where the listening connection (one, outside the pools) connects: straight to the primary, never through a ' +
+      'transaction-mode pooler (LISTEN needs a session of its own).',
+    readmeDefault: '`connectionString`, or the settings `pool` was made with (`pool.options`)',
+    errorMessage: 'must be a non-empty string'
+  })),
+  coalesceMillis: Type.Optional(integer(1, 10_000, 'Changes gather this long before the views they touch are read, all in one statement.', { default: 200 })),
+  heartbeatMillis: Type.Optional(integer(1000, 300_000, 'A comment line this often keeps proxies from closing an idle stream.', { default: 15_000 })),
+  retryMillis: Type.Optional(integer(100, 600_000, '`retry:` told to clients: how long an EventSource waits before it connects again.', { default: 3000 })),
+  maxStreams: Type.Optional(integer(1, 1_000_000, 'Most streams open on this registration; beyond, 503.', { default: 10_000 })),
+  maxStreamsPerCaller: Type.Optional(integer(1, 100_000, "Most streams open per token subject (tokens without `sub`: per stream list); beyond, 429.", { default: 20 })),
+  maxUnsentBytes: Type.Optional(integer(1024, 1_073_741_824, 'A client that does not read is dropped once this much waits to be sent to it.', { default: 1_048_576 }))
+}, {
+  description: 'Live views over server-sent events (see [Live views](#live-views)).',
+  readmeDefault: 'on',
+  readmeMembers: true,
+  errorMessage: 'must be an object of the live options'
+})
+export type LiveOptions = Static<typeof LiveOptions>
+
 export const ActiveConversationsOptions = Type.Object({
   pool: Type.Optional(PgPool('A pool the plugin uses and leaves open. Give this or `connectionString`.')),
   connectionString: Type.Optional(Type.String({
@@ -101,7 +124,8 @@ export const ActiveConversationsOptions = Type.Object({
     'run; requests arriving while all run wait and leave together in the next one (see [How a request is answered](#how-a-request-is-answered)). ' +
     'Raise it when the database has cores to spare for this route.', { default: 2 })),
   maxRequestsPerStatement: Type.Optional(integer(1, 1000, 'Most requests one statement answers; `1` sends a statement per request.', { default: 32 })),
-  rateLimit: Type.Optional(RateLimitOptions)
+  rateLimit: Type.Optional(RateLimitOptions),
+  live: Type.Optional(LiveOptions)
 })
 export type ActiveConversationsOptions = Static<typeof ActiveConversationsOptions>
 

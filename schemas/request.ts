@@ -61,3 +61,7 @@ export const FloorQuerystring = Type.Object(
   { additionalProperties: false }
 )
 export type FloorQuerystring = Static<typeof FloorQuerystring>
+
+/** The floor stream's query: the floor route's, whole (no `limit`, no `cursor`). */
+export const FloorStreamQuerystring = Type.Omit(FloorQuerystring, ['limit', 'cursor'], { additionalProperties: false })
+export type FloorStreamQuerystring = Static<typeof FloorStreamQuerystring>

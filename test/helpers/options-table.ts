@@ -5,9 +5,12 @@ import { ActiveConversationsOptions } from '../../schemas/options.js'
 export function optionRows (schema: TSchema = ActiveConversationsOptions, prefix = ''): string[][] {
   return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([name, option]) => {
     const row = [`\`${prefix}${name}\``, typeOf(option), defaultOf(option), option.description as string]
-    // A required group of options (jwt) lists its members; an optional one (rateLimit) is one row.
+    // A required group of options (jwt) lists its members; an optional one is one row (rateLimit), and
+    // then its members when it asks to (live: each has a default of its own).
     const required = (schema.required as string[] | undefined)?.includes(name) === true
-    return option.type === 'object' && required ? optionRows(option, `${name}.`) : [row]
+    if (option.type !== 'object') return [row]
+    if (required) return optionRows(option, `${name}.`)
+    return option.readmeMembers === true ? [row, ...optionRows(option, `${name}.`)] : [row]
   })
 }
 

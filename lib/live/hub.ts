@@ -1,0 +1,248 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../query.js'
+import type { Change } from './listener.js'
+
+/*
+ * Who watches what, and what a change means for them. Views are recomputed
+ * per change, not per screen: the changes of one coalescing window are routed
+ * to the watches they concern, every view they need is read in one statement
+ * (a view watched by a thousand screens is read once), serialized once, and
+ * written to each of its watchers.
+ */
+
+/** What the hub needs from the database. */
+export interface LiveReads {
+  /** The views of many agents, in one statement (the agent route's). */
+  views: (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
+  /** A whole floor (the floor route's statement, one page of at most FLOOR_STREAM_MAX_AGENTS). */
+  floor: (request: FloorRequest) => Promise<FloorPage>
+  /** The agents who are members of any of these groups of a stream. */
+  members: (streamId: string, groups: string[]) => Promise<string[]>
+}
+
+/** One agent's view, as a watch receives it. */
+export interface ViewUpdate {
+  agentId: string
+  /** The view; null: the agent is gone (or, on a floor, left it); 'forbidden': outside the token's groups. */
+  view: AgentViewText | null | 'forbidden'
+  /** When the statement that read it was sent (ms since the epoch): the durations are right at that instant. */
+  readAt: number
+}
+
+/** An open stream, as the hub sees it. */
+export interface Watch {
+  streamId: string
+  source: AgentViewRequest['source']
+  conversationGroups: string[] | null
+  /** An agent stream: its agent and the token's group scope. */
+  agent?: { agentId: string, agentGroups: string[] | null }
+  /** A floor stream: its groups (null: the whole stream) and the agents on it now. */
+  floor?: { floorGroups: string[] | null, agents: Set<string> }
+  /** New views (in read order), to write. */
+  deliver: (updates: ViewUpdate[]) => void
+  /** The database failed this watch's refresh: tell the client, keep the stream. */
+  unavailable: () => void
+}
+
+interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean }
+
+export interface Hub {
+  add: (watch: Watch) => void
+  remove: (watch: Watch) => void
+  /** A notification from the listener. */
+  change: (change: Change) => void
+  /** Every watch reads fresh views (the listener is back: changes may have been missed). */
+  refreshAll: () => void
+  /** Every watch is told the database is unavailable. */
+  unavailableAll: () => void
+  readonly size: number
+  close: () => void
+}
+
+export interface HubSettings {
+  reads: LiveReads
+  /** How long changes gather before the views they touch are read. */
+  coalesceMillis: number
+  /** After a failed read, how long until the watches it concerned are tried again. */
+  retryMillis: number
+  log: FastifyBaseLogger
+}
+
+export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSettings): Hub {
+  const watches = new Map<string, Set<Watch>>() // by stream
+  let pending = new Map<string, Pending>()
+  let timer: NodeJS.Timeout | null = null
+  let flushing = false
+  let closed = false
+
+  function pendingOf (streamId: string): Pending {
+    let entry = pending.get(streamId)
+    if (entry === undefined) {
+      entry = { agents: new Set(), groups: new Set(), ungrouped: false, all: false }
+      pending.set(streamId, entry)
+    }
+    return entry
+  }
+
+  function schedule (delay: number): void {
+    if (timer !== null || flushing || closed || pending.size === 0) return
+    timer = setTimeout(() => { timer = null; void flush() }, delay)
+  }
+
+  async function flush (): Promise<void> {
+    flushing = true
+    const batch = pending
+    pending = new Map()
+    let failed = false
+    try {
+      failed = await refresh(batch)
+    } finally {
+      flushing = false
+      schedule(failed ? retryMillis : coalesceMillis)
+    }
+  }
+
+  /** Reads and delivers what a window's changes touched; true when a read failed (its changes are pending again). */
+  async function refresh (batch: Map<string, Pending>): Promise<boolean> {
+    const requests: AgentViewRequest[] = []
+    const requestIndex = new Map<string, number>()
+    const wanted: Array<{ watch: Watch, agentIds: string[] }> = []
+    const floorReads: Watch[] = []
+    const concerned = new Map<string, Watch[]>() // by stream, for a failure
+    try {
+      for (const [streamId, changed] of batch) {
+        const streamWatches = watches.get(streamId)
+        if (streamWatches === undefined) continue
+        concerned.set(streamId, [...streamWatches])
+        // The members of the groups whose queues changed: their queues did too.
+        const touched = new Set(changed.agents)
+        if (!changed.all && changed.groups.size > 0) {
+          for (const agentId of await reads.members(streamId, [...changed.groups])) touched.add(agentId)
+        }
+        for (const watch of streamWatches) {
+          if (watch.floor !== undefined && changed.all) {
+            floorReads.push(watch)
+            continue
+          }
+          const agentIds = agentsToRead(watch, changed, touched)
+          if (agentIds.length === 0) continue
+          wanted.push({ watch, agentIds })
+          for (const agentId of agentIds) {
+            const key = viewKey(watch, agentId)
+            if (!requestIndex.has(key)) {
+              requestIndex.set(key, requests.length)
+              requests.push(viewRequest(watch, agentId))
+            }
+          }
+        }
+      }
+      const readAt = Date.now()
+      const [views, floors] = await Promise.all([
+        requests.length === 0 ? [] : reads.views(requests),
+        Promise.all(floorReads.map(async (watch) => await reads.floor(floorRequest(watch))))
+      ])
+      for (const { watch, agentIds } of wanted) {
+        watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt })))
+      }
+      floorReads.forEach((watch, i) => { watch.deliver(floorUpdates(watch, floors[i] as FloorPage, readAt)) })
+      return false
+    } catch (error) {
+      log.warn({ err: error }, 'fastify-active-conversations: live views could not be read; retrying')
+      for (const [streamId, changed] of batch) {
+        const again = pendingOf(streamId)
+        for (const agentId of changed.agents) again.agents.add(agentId)
+        for (const group of changed.groups) again.groups.add(group)
+        again.ungrouped ||= changed.ungrouped
+        again.all ||= changed.all
+        for (const watch of concerned.get(streamId) ?? []) watch.unavailable()
+      }
+      return true
+    }
+  }
+
+  return {
+    add (watch) {
+      let streamWatches = watches.get(watch.streamId)
+      if (streamWatches === undefined) watches.set(watch.streamId, streamWatches = new Set())
+      streamWatches.add(watch)
+    },
+    remove (watch) {
+      const streamWatches = watches.get(watch.streamId)
+      streamWatches?.delete(watch)
+      if (streamWatches?.size === 0) watches.delete(watch.streamId)
+    },
+    change (change) {
+      if (!watches.has(change.s)) return // nobody watches that stream here
+      const entry = pendingOf(change.s)
+      if (change.all === true) entry.all = true
+      for (const agentId of change.a ?? []) entry.agents.add(agentId)
+      for (const group of change.g ?? []) entry.groups.add(group)
+      if (change.u === true) entry.ungrouped = true
+      if (change.m === true) for (const agentId of change.a ?? []) entry.agents.add(agentId)
+      schedule(coalesceMillis)
+    },
+    refreshAll () {
+      for (const streamId of watches.keys()) pendingOf(streamId).all = true
+      schedule(0)
+    },
+    unavailableAll () {
+      for (const streamWatches of watches.values()) for (const watch of streamWatches) watch.unavailable()
+    },
+    get size () {
+      let size = 0
+      for (const streamWatches of watches.values()) size += streamWatches.size
+      return size
+    },
+    close () {
+      closed = true
+      if (timer !== null) clearTimeout(timer)
+      watches.clear()
+      pending.clear()
+    }
+  }
+}
+
+/** The agents of a watch whose views a window's changes may have changed (touched: named agents and members of changed groups). */
+function agentsToRead (watch: Watch, changed: Pending, touched: Set<string>): string[] {
+  if (watch.agent !== undefined) {
+    return changed.all || changed.ungrouped || touched.has(watch.agent.agentId) ? [watch.agent.agentId] : []
+  }
+  const { floorGroups, agents } = watch.floor as NonNullable<Watch['floor']>
+  const read = new Set<string>()
+  if (changed.ungrouped) for (const agentId of agents) read.add(agentId)
+  for (const agentId of touched) {
+    // On the floor: its view. Not on it: a new agent of the stream may join a whole-stream floor, and an
+    // agent named by a change of memberships may join a group floor (the read tells: 'forbidden' if not).
+    if (agents.has(agentId) || floorGroups === null || changed.agents.has(agentId)) read.add(agentId)
+  }
+  return [...read]
+}
+
+/** Views are read once per distinct request: the same agent, filters and scope give the same view. */
+function viewKey (watch: Watch, agentId: string): string {
+  return JSON.stringify([agentId, watch.source ?? null, watch.conversationGroups, watch.agent?.agentGroups ?? watch.floor?.floorGroups ?? null])
+}
+
+/** A floor's agent is read as the agent route reads it, the floor's groups standing for the token's scope (outside them: 'forbidden'). */
+function viewRequest (watch: Watch, agentId: string): AgentViewRequest {
+  const agentGroups = watch.agent !== undefined ? watch.agent.agentGroups : (watch.floor as NonNullable<Watch['floor']>).floorGroups
+  return { streamId: watch.streamId, agentId, source: watch.source, scope: { agentGroups, conversationGroups: watch.conversationGroups } }
+}
+
+/** The floor stream's floor: the floor route's, whole (FLOOR_STREAM_MAX_AGENTS at most). */
+export const FLOOR_STREAM_MAX_AGENTS = 500
+
+export function floorRequest (watch: Watch): FloorRequest {
+  const { floorGroups } = watch.floor as NonNullable<Watch['floor']>
+  return { streamId: watch.streamId, floorGroups, conversationGroups: watch.conversationGroups, source: watch.source, after: '', limit: FLOOR_STREAM_MAX_AGENTS }
+}
+
+/** A floor read again whole: every agent on it now, and the ones gone from it (null). */
+export function floorUpdates (watch: Watch, page: FloorPage, readAt: number): ViewUpdate[] {
+  const updates: ViewUpdate[] = page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt }))
+  const present = new Set(page.agents.map((agent) => agent.agentId))
+  for (const agentId of (watch.floor as NonNullable<Watch['floor']>).agents) {
+    if (!present.has(agentId)) updates.push({ agentId, view: null, readAt })
+  }
+  return updates
+}

@@ -1,0 +1,265 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { FloorParams, FloorStreamQuerystring, Params, Querystring } from '../../schemas/request.js'
+import { authorize, authorizeFloor, callerKey, type Caller } from '../auth.js'
+import { AgentViewHead, FloorAgentHead, withLists, type Serialize } from '../body.js'
+import {
+  AgentNotFoundError, DatabaseUnavailableError, errorResponse, ForbiddenError, InvalidRequestError,
+  StreamsFullError, TooManyStreamsError, UnauthorizedError
+} from '../errors.js'
+import { securityRequirement } from '../openapi.js'
+import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../query.js'
+import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from '../route-parts.js'
+import { ROUTE_URL } from '../route.js'
+import { FLOOR_ROUTE_URL } from '../floor-route.js'
+import { FLOOR_STREAM_MAX_AGENTS, floorRequest, type Hub, type ViewUpdate, type Watch } from './hub.js'
+import { LiveStream, type LiveEvent, type StreamSettings } from './stream.js'
+
+export const AGENT_EVENTS_URL = `${ROUTE_URL}/events`
+export const FLOOR_EVENTS_URL = `${FLOOR_ROUTE_URL}/events`
+
+export interface LiveRouteDependencies extends Authentication {
+  hub: Hub
+  /** Whether changes are being listened for: without it a stream could not be kept fresh (503). */
+  listening: () => boolean
+  readView: (request: AgentViewRequest) => Promise<AgentViewResult>
+  readFloor: (request: FloorRequest) => Promise<FloorPage>
+  stream: StreamSettings
+  maxStreams: number
+  maxStreamsPerCaller: number
+}
+
+/** Counts open streams, per caller and in all; taking one beyond a limit throws 429 or 503. */
+function streamCounter (maxStreams: number, maxPerCaller: number) {
+  const byCaller = new Map<string, number>()
+  let open = 0
+  return {
+    take (caller: Caller): () => void {
+      const key = callerKey(caller)
+      const mine = byCaller.get(key) ?? 0
+      if (mine >= maxPerCaller) throw new TooManyStreamsError(String(maxPerCaller))
+      if (open >= maxStreams) throw new StreamsFullError()
+      byCaller.set(key, mine + 1)
+      open++
+      let released = false
+      return () => {
+        if (released) return
+        released = true
+        open--
+        const left = (byCaller.get(key) as number) - 1
+        if (left === 0) byCaller.delete(key)
+        else byCaller.set(key, left)
+      }
+    }
+  }
+}
+
+const eventStream = (description: string) => ({
+  description,
+  content: { 'text/event-stream': { schema: Type.String({ description: 'Server-sent events (see the operation\'s description).' }) } }
+})
+
+const STREAM_RULES =
+  'Authentication and authorization are those of the GET route, from the same headers (`auth`, or `Authorization: Bearer`; never ' +
+  'the URL), and fail with its JSON error bodies before any stream opens. The stream is `text/event-stream`: `retry:` once, a ' +
+  'comment (`: heartbeat`) at a fixed interval, and events whose `id` is `<readAt>-<n>`: `readAt` is the instant (milliseconds ' +
+  'since the epoch) at which the durations in the data (`engagementTime`, `waitTime`) were right; a client adds the whole seconds ' +
+  'elapsed since then to keep them ticking. `event: error` carries an error body: 503 when the database is unavailable (the stream ' +
+  'stays open and a fresh view follows when it is back); 401 when the token expires, 403 or 404 when the view is no longer ' +
+  'the caller\'s to see: these end the stream.'
+
+/** The two live streams: an agent's view, and a floor's views, pushed as they change. */
+export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDependencies): void {
+  const { hub, callers, verifyToken } = deps
+  const counter = streamCounter(deps.maxStreams, deps.maxStreamsPerCaller)
+  const open = new Set<LiveStream>()
+  // A gateway's close ends every stream (server.close waits for open responses).
+  fastify.addHook('preClose', async () => { for (const stream of open) stream.end() })
+
+  // Each view is serialized once, however many streams it goes to (one read answers them all).
+  const serializers: { agent?: Serialize, floor?: Serialize } = {}
+  const agentBodies = new WeakMap<AgentViewText, string>()
+  const floorItems = new WeakMap<AgentViewText, string>()
+  const agentBody = (view: AgentViewText): string => memo(agentBodies, view, () => withLists(serializers.agent as Serialize, view))
+  const floorItem = (agentId: string, view: AgentViewText): string =>
+    memo(floorItems, view, () => withLists(serializers.floor as Serialize, { agentId, ...view } as unknown as AgentViewText))
+
+  /** Opens the stream once the first views are read, and keeps it until the client, the token or the gateway ends it. */
+  async function serve (request: FastifyRequest, reply: FastifyReply, watch: Omit<Watch, 'deliver' | 'unavailable'>, first: () => Promise<ViewUpdate[]>, toEvents: (updates: ViewUpdate[], stream: LiveStream) => LiveEvent[]): Promise<void> {
+    const caller = callers.get(request) as Caller
+    const release = counter.take(caller)
+    let stream: LiveStream | null = null
+    let early: ViewUpdate[] = [] // read while the first views were: sent after them when newer
+    let lastReadAt = 0
+    const live: Watch = {
+      ...watch,
+      deliver (updates) {
+        if (stream === null) { early.push(...updates); return }
+        // A refresh that was read before the last one sent is older: never send it after.
+        const fresh = updates.filter((update) => update.readAt >= lastReadAt)
+        if (fresh.length === 0) return
+        lastReadAt = Math.max(...fresh.map((update) => update.readAt))
+        stream.send(toEvents(fresh, stream))
+      },
+      unavailable () { stream?.send([{ event: 'error', data: JSON.stringify(errorResponse(new DatabaseUnavailableError())), readAt: Date.now() }]) }
+    }
+    try {
+      if (!deps.listening()) throw new DatabaseUnavailableError()
+      hub.add(live) // before the first read: a change committed after it reaches this stream
+      const updates = await first()
+      stream = new LiveStream(reply, deps.stream)
+      lastReadAt = updates[0]?.readAt ?? 0
+      stream.send(toEvents(updates, stream))
+      live.deliver(early)
+      early = []
+    } catch (error) {
+      hub.remove(live)
+      release()
+      throw error
+    }
+    const opened = stream
+    open.add(opened)
+    opened.onEnd = () => {
+      open.delete(opened)
+      hub.remove(live)
+      release()
+      cancelExpiry()
+    }
+    const cancelExpiry = expireAt(caller.expiresAt * 1000, () => { opened.end(errorResponse(new UnauthorizedError())) })
+  }
+
+  const typed = fastify.withTypeProvider<TypeBoxTypeProvider>()
+
+  typed.route({
+    method: 'GET',
+    url: AGENT_EVENTS_URL,
+    sse: { kind: 'manual' }, // always a stream; the handler opens it after authorization
+    schema: {
+      summary: 'Active conversations of an agent, pushed as they change',
+      tags: ['Live'],
+      operationId: operationId(fastify.prefix, 'streamAgentActiveConversations'),
+      security: securityRequirement,
+      description:
+        'The agent route\'s answer, kept fresh: first `event: view` with exactly the GET route\'s 200 body, then the whole body again ' +
+        `whenever anything in it changed (no diffs to apply). ${STREAM_RULES}`,
+      params: Params,
+      querystring: Querystring,
+      response: {
+        200: eventStream('`event: view` (data: the GET route\'s 200 body), `event: error` (data: an error body).'),
+        ...commonErrors,
+        403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
+        404: errorBody('No such agent in this stream.', new AgentNotFoundError()),
+        429: errorBody('Too many open streams for this token\'s subject (`live.maxStreamsPerCaller`), or too many requests.', new TooManyStreamsError('20')),
+        503: errorBody('Database unavailable, or this gateway serves `live.maxStreams` streams already.', new StreamsFullError())
+      }
+    },
+    onRequest: authenticate({ callers, verifyToken }),
+    preValidation: splitAgentGroupIds,
+    handler: async (request, reply) => {
+      const { params, query } = request
+      if (query.agentId !== undefined && query.agentId !== params.agentId) {
+        throw new InvalidRequestError("querystring/agentId must equal the path's agentId")
+      }
+      const scope = authorize(callers.get(request) as Caller, params, query)
+      serializers.agent ??= reply.compileSerializationSchema(AgentViewHead, '200')
+      const agent = { agentId: params.agentId, agentGroups: scope.agentGroups }
+      await serve(request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
+        async () => {
+          const readAt = Date.now()
+          const view = await deps.readView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
+          if (view === null) throw new AgentNotFoundError()
+          if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
+          return [{ agentId: params.agentId, view, readAt }]
+        },
+        (updates, stream) => {
+          const events: LiveEvent[] = []
+          for (const { view, readAt } of updates) {
+            if (view === null || view === 'forbidden') {
+              stream.end(errorResponse(view === null ? new AgentNotFoundError() : new ForbiddenError("The agent is outside the token's agentGroupIds")))
+              return []
+            }
+            events.push({ event: 'view', data: agentBody(view), readAt })
+          }
+          return events
+        })
+    }
+  })
+
+  typed.route({
+    method: 'GET',
+    url: FLOOR_EVENTS_URL,
+    sse: { kind: 'manual' },
+    schema: {
+      summary: 'Active conversations of every agent on a floor, pushed as they change',
+      tags: ['Live'],
+      operationId: operationId(fastify.prefix, 'streamFloorActiveConversations'),
+      security: securityRequirement,
+      description:
+        `The floor route's agents, whole (at most ${FLOOR_STREAM_MAX_AGENTS}; more is a 400), kept fresh: first one \`event: view\` per agent ` +
+        'with exactly that agent\'s floor item (`{ agentId, ... }`), then an agent\'s item again whenever anything in it changed, and ' +
+        '`event: remove` (data: `{"agentId": …}`) when an agent leaves the floor (deleted, or out of the floor\'s groups). An agent ' +
+        `who joins it gets its first \`view\`. ${STREAM_RULES}`,
+      params: FloorParams,
+      querystring: FloorStreamQuerystring,
+      response: {
+        200: eventStream('`event: view` (data: a floor item), `event: remove` (data: `{"agentId": …}`), `event: error` (data: an error body).'),
+        ...commonErrors,
+        400: errorBody('Invalid input, or a floor of more agents than a stream carries; the message says which.',
+          new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)),
+        403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor')),
+        429: errorBody('Too many open streams for this token\'s subject (`live.maxStreamsPerCaller`), or too many requests.', new TooManyStreamsError('20')),
+        503: errorBody('Database unavailable, or this gateway serves `live.maxStreams` streams already.', new StreamsFullError())
+      }
+    },
+    onRequest: authenticate({ callers, verifyToken }),
+    preValidation: splitAgentGroupIds,
+    handler: async (request, reply) => {
+      const { params, query } = request
+      const { floorGroups, conversationGroups } = authorizeFloor(callers.get(request) as Caller, params, query)
+      serializers.floor ??= reply.compileSerializationSchema(FloorAgentHead, '200')
+      const agents = new Set<string>()
+      const watch = { streamId: params.streamId, source: query.source, conversationGroups, floor: { floorGroups, agents } }
+      await serve(request, reply as FastifyReply, watch,
+        async () => {
+          const readAt = Date.now()
+          const page = await deps.readFloor(floorRequest(watch as Watch))
+          if (page.more) throw new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)
+          return page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt }))
+        },
+        (updates) => {
+          const events: LiveEvent[] = []
+          for (const { agentId, view, readAt } of updates) {
+            if (view === null || view === 'forbidden') {
+              if (agents.delete(agentId)) events.push({ event: 'remove', data: JSON.stringify({ agentId }), readAt })
+              continue
+            }
+            agents.add(agentId)
+            events.push({ event: 'view', data: floorItem(agentId, view), readAt })
+          }
+          return events
+        })
+    }
+  })
+}
+
+function memo (cache: WeakMap<AgentViewText, string>, view: AgentViewText, make: () => string): string {
+  let text = cache.get(view)
+  if (text === undefined) cache.set(view, text = make())
+  return text
+}
+
+// setTimeout holds at most 2^31 - 1 ms (24.8 days): a later expiry waits in steps.
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+/** Calls onExpiry at `at` (ms since the epoch); returns what cancels it. */
+function expireAt (at: number, onExpiry: () => void): () => void {
+  let timer: NodeJS.Timeout
+  const step = (): void => {
+    const left = at - Date.now()
+    if (left <= 0) onExpiry()
+    else timer = setTimeout(step, Math.min(MAX_TIMER_MILLIS, left))
+  }
+  step()
+  return () => { clearTimeout(timer) }
+}
