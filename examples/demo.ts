@@ -6,6 +6,8 @@ import activeConversations, { migrate } from '../lib/index.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { DEMO_AGENT_ID, DEMO_STREAM_ID, seedDemo } from './demo-data.js'
 import { registerDocs } from './docs.js'
+import { startDemoWriter } from './demo-writer.js'
+import { registerWallboard } from './wallboard.js'
 
 export interface DemoOptions {
   host: string
@@ -18,11 +20,14 @@ export interface DemoOptions {
   jwtSecret: string
   /** Fastify logger level, or false for none. */
   logger: false | string
+  /** Write small changes to the demo stream this often (ms), so the wallboard moves; 0 or absent: never. */
+  writerIntervalMillis?: number
 }
 
 /**
  * HOST, PORT (default 127.0.0.1:3000), DATABASE_URL (default: embedded), EMBEDDED_POSTGRES_PORT
- * (default: any free one), DEMO_JWT_SECRET (default: random), LOG_LEVEL (default info).
+ * (default: any free one), DEMO_JWT_SECRET (default: random), LOG_LEVEL (default info),
+ * DEMO_WRITER (`off`: no changes written; default every 3 s; or a number of milliseconds).
  */
 export function demoOptionsFromEnv (env: NodeJS.ProcessEnv): DemoOptions {
   return {
@@ -31,7 +36,8 @@ export function demoOptionsFromEnv (env: NodeJS.ProcessEnv): DemoOptions {
     databaseUrl: env.DATABASE_URL || undefined,
     embeddedPort: env.EMBEDDED_POSTGRES_PORT ? Number(env.EMBEDDED_POSTGRES_PORT) : undefined,
     jwtSecret: env.DEMO_JWT_SECRET || randomBytes(32).toString('hex'),
-    logger: env.LOG_LEVEL || 'info'
+    logger: env.LOG_LEVEL || 'info',
+    writerIntervalMillis: env.DEMO_WRITER === 'off' ? 0 : Number(env.DEMO_WRITER || 3000)
   }
 }
 
@@ -49,6 +55,8 @@ export interface Demo {
   docsUrl: string
   /** The OpenAPI document. */
   openApiUrl: string
+  /** The live floor page. */
+  wallboardUrl: string
   /** Closes the server, then the plugin's pool, then the embedded database. */
   close: () => Promise<void>
 }
@@ -61,7 +69,9 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
   const embedded = options.databaseUrl ? undefined : await startEmbeddedPostgres({}, { port: options.embeddedPort })
   const connectionString = options.databaseUrl ?? embedded?.connectionString as string
   const gateway = Fastify({ logger: options.logger === false ? false : { level: options.logger }, connectionTimeout: 10_000, requestTimeout: 10_000 })
+  let stopWriter = async (): Promise<void> => {}
   const close = async (): Promise<void> => {
+    await stopWriter()
     // Fastify reaps the connections that are idle when close() starts; one that finishes
     // its last response afterwards would hold the process for keepAliveTimeout (72 s).
     const reaper = setInterval(() => gateway.server.closeIdleConnections(), 100)
@@ -74,13 +84,30 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     await seedDemo(seeding).finally(() => seeding.end())
     await registerDocs(gateway)
     await gateway.register(activeConversations, { connectionString, jwt: { secret: options.jwtSecret } })
-    const address = await gateway.listen({ host: options.host, port: options.port })
 
     const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
     const token = sign({ sub: 'demo-manager', role: 'manager', streamIds: [DEMO_STREAM_ID] })
+    const floorPath = `/public/${DEMO_STREAM_ID}/analytics/manager/agents/active-conversations`
+    registerWallboard(gateway, { token, streamId: DEMO_STREAM_ID, eventsPath: `${floorPath}/events` })
+    const address = await gateway.listen({ host: options.host, port: options.port })
+    if (options.writerIntervalMillis !== undefined && options.writerIntervalMillis > 0) {
+      const writing = new pg.Pool({ connectionString, max: 1 })
+      const stop = startDemoWriter(writing, options.writerIntervalMillis, (error) => { gateway.log.warn({ err: error }, 'demo writer') })
+      stopWriter = async () => { await stop(); await writing.end() }
+    }
+
     const url = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agent/${DEMO_AGENT_ID}/active-conversations`
-    const floorUrl = `${address}/public/${DEMO_STREAM_ID}/analytics/manager/agents/active-conversations`
-    return { gateway, url, token, curl: `curl -s -H 'auth: ${token}' '${url}'`, floorCurl: `curl -s -H 'auth: ${token}' '${floorUrl}'`, docsUrl: `${address}/docs`, openApiUrl: `${address}/openapi.json`, close }
+    return {
+      gateway,
+      url,
+      token,
+      curl: `curl -s -H 'auth: ${token}' '${url}'`,
+      floorCurl: `curl -s -H 'auth: ${token}' '${address}${floorPath}'`,
+      docsUrl: `${address}/docs`,
+      openApiUrl: `${address}/openapi.json`,
+      wallboardUrl: `${address}/wallboard`,
+      close
+    }
   } catch (error) {
     await close()
     throw error

@@ -22,6 +22,12 @@ ${demo.curl}
 The whole floor of the demo stream, every agent in one request:
 ${demo.floorCurl}
 
+The floor, live, for a wallboard (the demo changes a conversation every few seconds; DEMO_WRITER=off stops that):
+${demo.wallboardUrl}
+
+The same floor as server-sent events:
+curl -sN -H 'auth: ${demo.token}' '${demo.floorCurl.split("'").at(-2) as string}/events'
+
 API docs (Swagger UI; paste the token under Authorize): ${demo.docsUrl}
 OpenAPI document: ${demo.openApiUrl}
 `)

@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+
+// examples/wallboard.html, whether this file runs from examples/ (tests) or dist/examples/ (npm start).
+const ROOT = new URL('.', import.meta.url).pathname.replace(/(dist\/)?examples\/$/, '')
+const PAGE = readFileSync(`${ROOT}examples/wallboard.html`, 'utf8')
+
+const escapeAttribute = (value: string): string => value.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;')
+
+/**
+ * GET /wallboard: the demo stream's floor for a manager's screen, one HTML
+ * file with no build step. The demo writes its token into the page (a real
+ * gateway would hand the page its user's token); the page sends it in the
+ * `auth` header of the floor stream's fetch.
+ */
+export function registerWallboard (gateway: FastifyInstance, { token, streamId, eventsPath }: { token: string, streamId: string, eventsPath: string }): void {
+  const page = PAGE
+    .replace('<meta charset="utf-8">', `<meta charset="utf-8">
+<meta name="wallboard-token" content="${escapeAttribute(token)}">
+<meta name="wallboard-events" content="${escapeAttribute(eventsPath)}">
+<meta name="wallboard-stream" content="${escapeAttribute(streamId)}">`)
+  gateway.get('/wallboard', { schema: { hide: true } }, async (_request, reply) => {
+    return await reply.header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page)
+  })
+}

@@ -1,0 +1,56 @@
+// The wallboard in a real browser: the demo stream's floor from the floor
+// stream, and a conversation inserted in the database on the page within a second.
+import { existsSync, mkdirSync } from 'node:fs'
+import t from 'tap'
+import { chromium } from 'playwright-core'
+import pg from 'pg'
+import { startDemo } from '../examples/demo.js'
+import { DEMO_STREAM_ID } from '../examples/demo-data.js'
+import { freshDatabase } from './helpers/database.js'
+import { SECRET } from './helpers/tokens.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+export const SCREENSHOT = new URL('../.tap/wallboard.png', import.meta.url).pathname
+
+const missing = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: apt-get install chromium to run the browser test`
+if (missing && process.env.CI) t.fail(`${missing} (CI must have it)`)
+
+t.test('/wallboard shows the floor and a new conversation within a second', { skip: missing }, async (t) => {
+  const db = await freshDatabase(t, { migrated: false })
+  const demo = await startDemo({ host: '127.0.0.1', port: 0, databaseUrl: db.connectionString, jwtSecret: SECRET, logger: false })
+  t.teardown(() => demo.close())
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 1600, height: 900 } })
+  await page.goto(demo.wallboardUrl)
+
+  const amanda = page.locator('[data-agent="a-1234"]')
+  await amanda.waitFor()
+  t.equal(await page.locator('.agent').count(), 3, 'the demo stream\'s three agents')
+  t.equal(await amanda.locator('.name').innerText(), 'Amanda Jones')
+  t.equal(await amanda.locator('.status').innerText(), 'AVAILABLE', 'her status (shown in capitals)')
+  t.equal(await amanda.locator('.active b').innerText(), '2', 'the two conversations she handles')
+  t.equal(await amanda.locator('.queue b').innerText(), '3', 'and the three she could take')
+  const since = await amanda.locator('.active .since').innerText()
+  t.match(since, /^for 1[78]:\d\d$/, 'since when: her oldest conversation, accepted 17 minutes ago')
+  await page.waitForFunction((before) => document.querySelector('[data-agent="a-1234"] .active .since')?.textContent !== before, since, { timeout: 3000 })
+  t.pass('the durations tick between events')
+
+  // A conversation arrives for nobody's group in particular: every agent could take it.
+  const writer = new pg.Client({ connectionString: db.connectionString })
+  await writer.connect()
+  t.teardown(() => writer.end())
+  const inserted = Date.now()
+  await writer.query(`INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, started_at, queued_at)
+                      VALUES ($1, 'c-browser', 'chat', 'queued', 'Web', 'Test', now(), now())`, [DEMO_STREAM_ID])
+  await page.waitForFunction(() => document.querySelector('[data-agent="a-1234"] .queue b')?.textContent === '4', undefined, { timeout: 1000 })
+  t.ok(Date.now() - inserted <= 1000, `on the page within a second (${Date.now() - inserted} ms)`)
+
+  mkdirSync(new URL('../.tap/', import.meta.url), { recursive: true })
+  await page.screenshot({ path: SCREENSHOT })
+  t.ok(existsSync(SCREENSHOT), `screenshot saved: ${SCREENSHOT}`)
+})
