@@ -8,7 +8,7 @@ import { withoutDurations } from './helpers/bodies.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen, type EventClient, type ReceivedEvent } from './helpers/events.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
-import { insert, insertConversations } from './helpers/rows.js'
+import { insert, insertConversations, insertStream } from './helpers/rows.js'
 import { managerToken, sign } from './helpers/tokens.js'
 import { seedWorld, STREAM } from './helpers/world.js'
 
@@ -98,4 +98,70 @@ t.test('the token expires: a last `event: error` with the 401 body', async (t) =
   await client.next((event) => event.type === 'view')
   const error: ReceivedEvent = await client.next((event) => event.type === 'error', 4000)
   t.match(JSON.parse(error.data), { statusCode: 401, code: 'FAC_ERR_UNAUTHORIZED', error: 'Unauthorized', message: 'Missing or invalid token' })
+})
+
+t.test('a floor of groups: agents join and leave it with their memberships', async (t) => {
+  const client = opened(t, `${floorUrl(STREAM)}/events?agentGroupId=g1`, managerToken([STREAM]))
+  await client.next((event) => event.data.includes('"agentId":"a1"'))
+  t.same(client.events.map((event) => (JSON.parse(event.data) as { agentId: string }).agentId), ['a1'], 'g1 has a1')
+
+  let from = client.events.length
+  await insert(db.pool, 'agent_group_members', [{ stream_id: STREAM, agent_group_id: 'g1', agent_id: 'a3' }])
+  const joined = await client.next(() => true, 2000, from)
+  t.equal(joined.type, 'view', 'a3 joins g1: its view')
+  t.equal((JSON.parse(joined.data) as { agentId: string }).agentId, 'a3')
+
+  from = client.events.length
+  await db.pool.query("DELETE FROM agent_group_members WHERE stream_id = $1 AND agent_group_id = 'g1' AND agent_id = 'a3'", [STREAM])
+  const left = await client.next(() => true, 2000, from)
+  t.same([left.type, JSON.parse(left.data)], ['remove', { agentId: 'a3' }], 'and leaves it: `event: remove`')
+})
+
+t.test('a statement too large to tell in detail: every view of the stream again, and the agents gone', async (t) => {
+  await insert(db.pool, 'agents', [{ stream_id: STREAM, id: 'a-gone', first_name: 'Soon', last_name: 'Gone' }])
+  const client = opened(t, `${floorUrl(STREAM)}/events`, managerToken([STREAM]))
+  await client.next((event) => event.data.includes('"agentId":"a-gone"'))
+  const onFloor = client.events.length
+  // One statement that adds 300 agents with long ids: more than a notice can name, so the notice says "all".
+  await db.pool.query(`
+    WITH deleted AS (DELETE FROM agents WHERE stream_id = $1 AND id = 'a-gone')
+    INSERT INTO agents (stream_id, id, first_name, last_name)
+    SELECT $1, 'a-bulk-with-a-rather-long-identifier-' || i, 'Bulk', 'Agent' FROM generate_series(1, 300) i`, [STREAM])
+  const removed = await client.next((event) => event.type === 'remove', 3000, onFloor)
+  t.same(JSON.parse(removed.data), { agentId: 'a-gone' })
+  await client.next(() => client.events.slice(onFloor).filter((event) => event.type === 'view').length >= onFloor - 1 + 300, 3000)
+  t.pass('every agent of the stream again, the 300 new ones among them')
+  await db.pool.query("DELETE FROM agents WHERE stream_id = $1 AND id LIKE 'a-bulk-%'", [STREAM])
+})
+
+t.test('a floor of more agents than a stream carries: 400', async (t) => {
+  await insertStream(db.pool, 'st-huge', { agents: Array.from({ length: 501 }, (_, i) => ({ id: `h-${i}` })) })
+  const response = await fetch(`${base}${floorUrl('st-huge')}/events`, { headers: { auth: managerToken(['st-huge']) } })
+  t.equal(response.status, 400)
+  t.same(await response.json(), { statusCode: 400, code: 'FAC_ERR_INVALID_REQUEST', error: 'Bad Request', message: 'The floor has more than 500 agents: narrow it with agentGroupId' })
+})
+
+t.test('an agent stream ends with the error the GET route would now answer', async (t) => {
+  await insertStream(db.pool, STREAM, { agents: [{ id: 'a-temp', groups: ['g2'] }] })
+  const scoped = opened(t, `${viewUrl(STREAM, 'a-temp')}/events`, managerToken([STREAM], ['g2']))
+  const unscoped = opened(t, `${viewUrl(STREAM, 'a-temp')}/events`, managerToken([STREAM]))
+  await scoped.next((event) => event.type === 'view')
+  await unscoped.next((event) => event.type === 'view')
+
+  await db.pool.query("DELETE FROM agent_group_members WHERE stream_id = $1 AND agent_id = 'a-temp'", [STREAM])
+  const forbidden = await scoped.next((event) => event.type === 'error', 2000)
+  t.match(JSON.parse(forbidden.data), { statusCode: 403, code: 'FAC_ERR_FORBIDDEN' }, 'out of the token\'s groups: 403')
+  await db.pool.query("DELETE FROM agents WHERE stream_id = $1 AND id = 'a-temp'", [STREAM])
+  const gone = await unscoped.next((event) => event.type === 'error', 2000)
+  t.match(JSON.parse(gone.data), { statusCode: 404, code: 'FAC_ERR_AGENT_NOT_FOUND' }, 'deleted: 404')
+})
+
+t.test('someone else\'s notices on the channel are ignored', async (t) => {
+  const client = opened(t, `${viewUrl(STREAM, 'a3')}/events`, managerToken([STREAM]))
+  await client.next((event) => event.type === 'view')
+  await db.pool.query("SELECT pg_notify('fastify_active_conversations', 'not json'), pg_notify('fastify_active_conversations', '{\"x\":1}')")
+  const from = client.events.length
+  await db.pool.query("UPDATE agents SET online_status = 'away' WHERE stream_id = $1 AND id = 'a3'", [STREAM])
+  const event = await client.next(() => true, 2000, from)
+  t.match(JSON.parse(event.data), { onlineStatus: 'away' }, 'and the next change arrives')
 })

@@ -69,6 +69,6 @@ t.test('migration 002 fills skill_ids for the rows already there', async (t) => 
     { id: 'c1', status: 'queued', group: 'g1', skills: ['k2', 'k1'] },
     { id: 'c2', status: 'queued', group: 'g1' }
   ])
-  t.same(await migrate(db.pool), ['002_conversation_skill_ids.sql', '003_skill_names_index.sql', '004_floor_order.sql', '005_conversation_list_items.sql'])
+  t.same((await migrate(db.pool)).slice(0, 4), ['002_conversation_skill_ids.sql', '003_skill_names_index.sql', '004_floor_order.sql', '005_conversation_list_items.sql'], 'the later ones follow')
   t.same(await skillIds(db.pool), { c1: ['k1', 'k2'], c2: [] })
 })

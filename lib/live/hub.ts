@@ -55,7 +55,6 @@ export interface Hub {
   refreshAll: () => void
   /** Every watch is told the database is unavailable. */
   unavailableAll: () => void
-  readonly size: number
   close: () => void
 }
 
@@ -187,11 +186,6 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
     },
     unavailableAll () {
       for (const streamWatches of watches.values()) for (const watch of streamWatches) watch.unavailable()
-    },
-    get size () {
-      let size = 0
-      for (const streamWatches of watches.values()) size += streamWatches.size
-      return size
     },
     close () {
       closed = true
