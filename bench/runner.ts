@@ -15,9 +15,9 @@ export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Ma
 export const log = (message: string) => { console.error(`[bench] ${message}`) }
 
 /** A manager's token for streams st-1 to st-<streams>. */
-export function managerToken (streams: number): string {
+export function managerToken (streams: number, sub = 'bench-manager'): string {
   return createSigner({ key: secret, expiresIn: 3600_000 })({
-    sub: 'bench-manager', role: 'manager', streamIds: Array.from({ length: streams }, (_, s) => `st-${s + 1}`)
+    sub, role: 'manager', streamIds: Array.from({ length: streams }, (_, s) => `st-${s + 1}`)
   })
 }
 

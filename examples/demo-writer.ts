@@ -10,7 +10,7 @@ import { DEMO_STREAM_ID } from './demo-data.js'
  */
 const ARRIVE = `
 INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)
-VALUES ($1, 'c-live-' || $2, (ARRAY['chat', 'call'])[1 + $2 % 2], 'queued', $3, $4, (ARRAY['ag-1234', 'ag-5678', NULL])[1 + $2 % 3], now(), now())`
+VALUES ($1, 'c-live-' || $2::int, (ARRAY['chat', 'call'])[1 + $2::int % 2], 'queued', $3, $4, (ARRAY['ag-1234', 'ag-5678', NULL])[1 + $2::int % 3], now(), now())`
 const ACCEPT = `
 UPDATE conversations c
 SET status = 'active', accepted_at = now(),

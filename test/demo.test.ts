@@ -79,7 +79,9 @@ t.test('a demo that cannot start cleans up and says why', async (t) => {
 
 t.test('options from the environment', async (t) => {
   const defaults = demoOptionsFromEnv({})
-  t.match(defaults, { host: '127.0.0.1', port: 3000, databaseUrl: undefined, logger: 'info' })
+  t.match(defaults, { host: '127.0.0.1', port: 3000, databaseUrl: undefined, logger: 'info', writerIntervalMillis: 3000 })
+  t.equal(demoOptionsFromEnv({ DEMO_WRITER: 'off' }).writerIntervalMillis, 0, 'DEMO_WRITER=off: no writer')
+  t.equal(demoOptionsFromEnv({ DEMO_WRITER: '500' }).writerIntervalMillis, 500)
   t.match(defaults.jwtSecret, /^[0-9a-f]{64}$/, 'a random secret')
   t.not(demoOptionsFromEnv({}).jwtSecret, defaults.jwtSecret, 'new at every start')
   t.match(demoOptionsFromEnv({ HOST: '0.0.0.0', PORT: '8080', DATABASE_URL: 'postgres://db', DEMO_JWT_SECRET: 's', LOG_LEVEL: 'warn' }),

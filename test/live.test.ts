@@ -76,6 +76,7 @@ t.test('failures before the stream opens are the GET route\'s JSON errors', asyn
     [`${viewUrl(STREAM, 'nobody')}/events`, managerToken([STREAM]), 404, 'FAC_ERR_AGENT_NOT_FOUND'],
     [`${viewUrl(STREAM, 'a2')}/events`, managerToken([STREAM], ['g1']), 403, 'FAC_ERR_FORBIDDEN'],
     [`${viewUrl(STREAM, 'a1')}/events?source=fax`, managerToken([STREAM]), 400, 'FAC_ERR_INVALID_REQUEST'],
+    [`${viewUrl(STREAM, 'a1')}/events?agentId=a2`, managerToken([STREAM]), 400, 'FAC_ERR_INVALID_REQUEST'],
     [`${floorUrl(STREAM)}/events`, sign({ sub: 'a1', role: 'agent', streamIds: [STREAM] }), 403, 'FAC_ERR_FORBIDDEN'],
     [`${floorUrl(STREAM)}/events?limit=5`, managerToken([STREAM]), 200, '']
   ]

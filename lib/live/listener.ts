@@ -18,7 +18,7 @@ export interface Change {
 export interface ListenerEvents {
   /** The listener holds the lock and listens: every view read from now on will be kept fresh. */
   onReady: () => void
-  /** The connection is gone: changes may be missed until onReady again. */
+  /** The connection is gone (once, until onReady again): changes may be missed meanwhile. */
   onDown: (error: Error) => void
   onChange: (change: Change) => void
 }
@@ -55,11 +55,12 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
     client = null
     connection.removeAllListeners('notification')
     connection.end().catch(() => {})
-    if (closed) return
     const wasReady = ready
     ready = false
-    if (wasReady) log.warn({ err: error }, 'fastify-active-conversations: change listener lost its connection; reconnecting')
-    events.onDown(error)
+    if (wasReady) { // once when it goes, not at each failed attempt to come back
+      log.warn({ err: error }, 'fastify-active-conversations: change listener lost its connection; reconnecting')
+      events.onDown(error)
+    }
     retry = setTimeout(connect, wait)
     wait = Math.min(wait * 2, BACKOFF_MILLIS.max)
   }
@@ -91,8 +92,7 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
       // Waits for writers' transactions that found nobody listening: their changes are in what we read next.
       await connection.query('SELECT pg_advisory_lock_shared($1)', [LISTENING_LOCK])
     })().then(() => {
-      if (client !== connection) return
-      if (closed) { connection.end().catch(() => {}); return }
+      if (client !== connection) return // closed meanwhile
       if (wait > BACKOFF_MILLIS.first) log.info('fastify-active-conversations: change listener connected again')
       wait = BACKOFF_MILLIS.first
       ready = true

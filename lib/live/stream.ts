@@ -41,26 +41,21 @@ export class LiveStream {
     reply.raw.write(`retry: ${settings.retryMillis}\n\n`) // a block without data: no event, only the retry
   }
 
-  get ended (): boolean {
-    return this.#ended
-  }
-
-  /** Writes events; false when the client was dropped (it did not read) or is gone. */
-  send (events: LiveEvent[]): boolean {
-    if (this.#ended || events.length === 0) return !this.#ended
+  /** Writes events, unless the stream has ended; drops a client that does not read. */
+  send (events: LiveEvent[]): void {
+    if (this.#ended || events.length === 0) return
     const raw = this.#reply.raw
     if (raw.writableLength > this.#settings.maxUnsentBytes) {
       this.#reply.log.info({ unsentBytes: raw.writableLength }, 'live stream dropped: the client does not read')
       raw.destroy()
       this.#finish()
-      return false
+      return
     }
     let text = ''
     for (const { event, data, readAt } of events) {
       text += `id: ${readAt}-${++this.#sent}\nevent: ${event}\ndata: ${data}\n\n`
     }
     raw.write(text)
-    return true
   }
 
   /** Ends the stream, after a last `event: error` when given. */
