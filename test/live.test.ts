@@ -44,6 +44,15 @@ t.test('an agent stream: first its view, exactly the GET body; then the view aga
   t.ok(Date.now() - written < 1000, `the change arrived within a second (${Date.now() - written} ms)`)
   t.equal(withoutDurations(next.data), withoutDurations(await body(viewUrl(STREAM, 'a1'), token)), 'the whole new view')
   t.equal(next.id.split('-')[1], String(Number(client.events.indexOf(next)) + 1), 'numbered in order')
+
+  const count = client.events.length
+  await insertConversations(db.pool, STREAM, [{ id: 'live-g3', status: 'queued', group: 'g3', started: 5, queued: 5 }])
+  await insertConversations(db.pool, STREAM, [{ id: 'live-anyone', status: 'queued', group: null, started: 5, queued: 5 }])
+  const ungrouped = await client.next(() => true, 2000, count)
+  t.ok(ungrouped.data.includes('"conversationId":"live-anyone"'), 'an ungrouped conversation is in every agent\'s queue: a new view')
+  t.notOk(ungrouped.data.includes('live-g3'), 'one of another group is not hers')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(client.events.length, count + 1, 'and the change to g3 alone sent her nothing')
 })
 
 t.test('a floor stream: one view per agent, exactly the floor route\'s items; a change sends only the agents it touched', async (t) => {
@@ -121,7 +130,9 @@ t.test('a floor of groups: agents join and leave it with their memberships', asy
 t.test('a statement too large to tell in detail: every view of the stream again, and the agents gone', async (t) => {
   await insert(db.pool, 'agents', [{ stream_id: STREAM, id: 'a-gone', first_name: 'Soon', last_name: 'Gone' }])
   const client = opened(t, `${floorUrl(STREAM)}/events`, managerToken([STREAM]))
+  const agent = opened(t, `${viewUrl(STREAM, 'a3')}/events`, managerToken([STREAM]))
   await client.next((event) => event.data.includes('"agentId":"a-gone"'))
+  await agent.next((event) => event.type === 'view')
   const onFloor = client.events.length
   // One statement that adds 300 agents with long ids: more than a notice can name, so the notice says "all".
   await db.pool.query(`
@@ -132,6 +143,8 @@ t.test('a statement too large to tell in detail: every view of the stream again,
   t.same(JSON.parse(removed.data), { agentId: 'a-gone' })
   await client.next(() => client.events.slice(onFloor).filter((event) => event.type === 'view').length >= onFloor - 1 + 300, 3000)
   t.pass('every agent of the stream again, the 300 new ones among them')
+  await agent.next((event) => event.type === 'view', 3000, 1)
+  t.pass('and every agent stream of the stream')
   await db.pool.query("DELETE FROM agents WHERE stream_id = $1 AND id LIKE 'a-bulk-%'", [STREAM])
 })
 

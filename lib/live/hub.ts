@@ -189,7 +189,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
     },
     close () {
       closed = true
-      if (timer !== null) clearTimeout(timer)
+      clearTimeout(timer ?? undefined)
       watches.clear()
       pending.clear()
     }

@@ -47,7 +47,7 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
   let closed = false
   let wait = BACKOFF_MILLIS.first
   let retry: NodeJS.Timeout | null = null
-  let markStarted: () => void = () => {}
+  let markStarted!: () => void
   const started = new Promise<void>((resolve) => { markStarted = resolve })
 
   function lost (connection: pg.Client, error: Error): void {
@@ -91,8 +91,7 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
       await connection.query(`LISTEN ${CHANNEL}`)
       // Waits for writers' transactions that found nobody listening: their changes are in what we read next.
       await connection.query('SELECT pg_advisory_lock_shared($1)', [LISTENING_LOCK])
-    })().then(() => {
-      if (client !== connection) return // closed meanwhile
+    })().then(() => { // (closed meanwhile, the connection's end fails these queries instead)
       if (wait > BACKOFF_MILLIS.first) log.info('fastify-active-conversations: change listener connected again')
       wait = BACKOFF_MILLIS.first
       ready = true

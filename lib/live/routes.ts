@@ -108,9 +108,16 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       if (!deps.listening()) throw new DatabaseUnavailableError()
       hub.add(live) // before the first read: a change committed after it reaches this stream
       const updates = await first()
-      stream = new LiveStream(reply, deps.stream)
+      const cancelExpiry = expireAt(caller.expiresAt * 1000, () => { (stream as LiveStream).end(errorResponse(new UnauthorizedError())) })
+      const opened = stream = new LiveStream(reply, deps.stream, () => {
+        open.delete(opened)
+        hub.remove(live)
+        release()
+        cancelExpiry()
+      })
+      open.add(opened)
       lastReadAt = updates[0]?.readAt ?? 0
-      stream.send(toEvents(updates, stream))
+      opened.send(toEvents(updates, opened))
       live.deliver(early)
       early = []
     } catch (error) {
@@ -118,15 +125,6 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       release()
       throw error
     }
-    const opened = stream
-    open.add(opened)
-    opened.onEnd = () => {
-      open.delete(opened)
-      hub.remove(live)
-      release()
-      cancelExpiry()
-    }
-    const cancelExpiry = expireAt(caller.expiresAt * 1000, () => { opened.end(errorResponse(new UnauthorizedError())) })
   }
 
   const typed = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -252,7 +250,7 @@ function memo (cache: WeakMap<AgentViewText, string>, view: AgentViewText, make:
 // setTimeout holds at most 2^31 - 1 ms (24.8 days): a later expiry waits in steps.
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
-/** Calls onExpiry at `at` (ms since the epoch); returns what cancels it. */
+/** Calls onExpiry at `at` (ms since the epoch), never before this turn of the event loop ends; returns what cancels it. */
 function expireAt (at: number, onExpiry: () => void): () => void {
   let timer: NodeJS.Timeout
   const step = (): void => {
@@ -260,6 +258,6 @@ function expireAt (at: number, onExpiry: () => void): () => void {
     if (left <= 0) onExpiry()
     else timer = setTimeout(step, Math.min(MAX_TIMER_MILLIS, left))
   }
-  step()
+  timer = setTimeout(step, 0)
   return () => { clearTimeout(timer) }
 }

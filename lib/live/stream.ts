@@ -29,12 +29,13 @@ export class LiveStream {
   #settings: StreamSettings
   #sent = 0
   #ended = false
-  /** What to do once, when the stream ends for any reason. */
-  onEnd: () => void = () => {}
+  #onEnd: () => void
 
-  constructor (reply: FastifyReply, settings: StreamSettings) {
+  /** onEnd: what to do once, when the stream ends for any reason. */
+  constructor (reply: FastifyReply, settings: StreamSettings, onEnd: () => void) {
     this.#reply = reply
     this.#settings = settings
+    this.#onEnd = onEnd
     reply.sse.keepAlive()
     reply.sse.onClose(() => { this.#finish() })
     reply.sse.sendHeaders()
@@ -60,7 +61,6 @@ export class LiveStream {
 
   /** Ends the stream, after a last `event: error` when given. */
   end (error?: ErrorResponse): void {
-    if (this.#ended) return
     if (error !== undefined) this.send([{ event: 'error', data: JSON.stringify(error), readAt: Date.now() }])
     this.#reply.sse.close()
     this.#finish()
@@ -69,6 +69,6 @@ export class LiveStream {
   #finish (): void {
     if (this.#ended) return
     this.#ended = true
-    this.onEnd()
+    this.#onEnd()
   }
 }
