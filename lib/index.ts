@@ -76,6 +76,10 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
     batching
   })
   if (live !== null) {
+    if (!preparedStatements && live.connectionString === undefined) {
+      fastify.log.warn('fastify-active-conversations: behind a transaction-mode pooler (preparedStatements: false) LISTEN gets no session of its own: ' +
+        'set live.connectionString to reach the primary directly, or live.enabled: false')
+    }
     // Live views read the primary: a change is told at its commit there, before a replica may have it.
     const onPrimary = withPoolerHint(async (read) => await read(pool), fastify.log)
     await registerLive(fastify, {

@@ -11,6 +11,7 @@ import { FLOOR_ROUTE_URL } from '../lib/index.js'
 import { pgbouncerMissing, startPgBouncer } from '../support/pgbouncer.js'
 import { withoutDurations } from './helpers/bodies.js'
 import { adminUrl, freshDatabase } from './helpers/database.js'
+import { listen } from './helpers/events.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
@@ -83,6 +84,29 @@ t.test('behind PgBouncer in transaction mode', { skip }, async (t) => {
     t.equal(response.json().code, 'FAC_ERR_DATABASE_UNAVAILABLE')
   })
 
+  t.test('live views: reads through PgBouncer, the listener straight to PostgreSQL; two gateways each deliver a change', async (t) => {
+    const clients = []
+    for (let i = 0; i < 2; i++) {
+      const app = await gateway(t, { connectionString: bouncer.url(db.name), preparedStatements: false, live: { connectionString: db.connectionString, coalesceMillis: 20 } })
+      const client = listen(`${await app.listen({ port: 0, host: '127.0.0.1' })}${viewUrl(STREAM, 'a-0')}/events`, auth)
+      t.teardown(() => { client.close() })
+      await client.next((event) => event.type === 'view')
+      clients.push(client)
+    }
+    await insertConversations(db.pool, STREAM, [{ id: 'through-pgbouncer', status: 'queued', group: 'g1', skills: ['sk0'] }])
+    for (const [i, client] of clients.entries()) {
+      await client.next((event) => event.data.includes('"conversationId":"through-pgbouncer"'), 3000)
+      t.pass(`gateway ${i + 1} delivered it`)
+    }
+    await db.pool.query("DELETE FROM conversations WHERE stream_id = $1 AND id = 'through-pgbouncer'", [STREAM])
+  })
+
+  t.test('without live.connectionString, one warning says that LISTEN needs a session of its own', async (t) => {
+    const log = logLines()
+    await gateway(t, { connectionString: bouncer.url(db.name), preparedStatements: false }, { logger: { level: 'warn', stream: log.stream } })
+    t.equal(log.lines.filter((line) => line.includes('LISTEN gets no session of its own')).length, 1)
+  })
+
   t.test('the sessions get their timeout and read-only from the database role; a warning at registration when they do not', async (t) => {
     const bare = logLines()
     await gateway(t, { connectionString: bouncer.url(db.name), preparedStatements: false }, { logger: { level: 'warn', stream: bare.stream } })
@@ -101,7 +125,7 @@ t.test('behind PgBouncer in transaction mode', { skip }, async (t) => {
     url.username = role
     url.password = 'reader'
     const configured = logLines()
-    const app = await gateway(t, { connectionString: url.toString(), preparedStatements: false }, { logger: { level: 'warn', stream: configured.stream } })
+    const app = await gateway(t, { connectionString: url.toString(), preparedStatements: false, live: { enabled: false } }, { logger: { level: 'warn', stream: configured.stream } })
     t.same(configured.lines, [], 'no warning')
     t.equal((await app.inject({ url: urls[1] as string, headers: { auth } })).statusCode, 200)
   })

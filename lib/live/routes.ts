@@ -60,6 +60,13 @@ const eventStream = (description: string) => ({
   content: { 'text/event-stream': { schema: Type.String({ description: 'Server-sent events (see the operation\'s description).' }) } }
 })
 
+/** The errors both streams answer before they open, for the docs: the GET routes', and the streams' limits. */
+const streamErrors = {
+  ...commonErrors,
+  429: errorBody('Too many open streams for this token\'s subject (`live.maxStreamsPerCaller`), or too many requests.', new TooManyStreamsError('20')),
+  503: errorBody('Database unavailable, or this gateway serves `live.maxStreams` streams already.', new StreamsFullError())
+}
+
 const STREAM_RULES =
   'Authentication and authorization are those of the GET route, from the same headers (`auth`, or `Authorization: Bearer`; never ' +
   'the URL), and fail with its JSON error bodies before any stream opens. The stream is `text/event-stream`: `retry:` once, a ' +
@@ -145,11 +152,9 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       querystring: Querystring,
       response: {
         200: eventStream('`event: view` (data: the GET route\'s 200 body), `event: error` (data: an error body).'),
-        ...commonErrors,
+        ...streamErrors,
         403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
-        404: errorBody('No such agent in this stream.', new AgentNotFoundError()),
-        429: errorBody('Too many open streams for this token\'s subject (`live.maxStreamsPerCaller`), or too many requests.', new TooManyStreamsError('20')),
-        503: errorBody('Database unavailable, or this gateway serves `live.maxStreams` streams already.', new StreamsFullError())
+        404: errorBody('No such agent in this stream.', new AgentNotFoundError())
       }
     },
     onRequest: authenticate({ callers, verifyToken }),
@@ -202,12 +207,10 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       querystring: FloorStreamQuerystring,
       response: {
         200: eventStream('`event: view` (data: a floor item), `event: remove` (data: `{"agentId": …}`), `event: error` (data: an error body).'),
-        ...commonErrors,
+        ...streamErrors,
         400: errorBody('Invalid input, or a floor of more agents than a stream carries; the message says which.',
           new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)),
-        403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor')),
-        429: errorBody('Too many open streams for this token\'s subject (`live.maxStreamsPerCaller`), or too many requests.', new TooManyStreamsError('20')),
-        503: errorBody('Database unavailable, or this gateway serves `live.maxStreams` streams already.', new StreamsFullError())
+        403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
       }
     },
     onRequest: authenticate({ callers, verifyToken }),
