@@ -176,8 +176,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
       if (change.all === true) entry.all = true
       for (const agentId of change.a ?? []) entry.agents.add(agentId)
       for (const group of change.g ?? []) entry.groups.add(group)
-      if (change.u === true) entry.ungrouped = true
-      if (change.m === true) for (const agentId of change.a ?? []) entry.agents.add(agentId)
+      if (change.u === true) entry.ungrouped = true // (memberships, m: their agents are in a, which is what is read)
       schedule(coalesceMillis)
     },
     refreshAll () {

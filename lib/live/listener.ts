@@ -76,11 +76,10 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
     client = connection
     connection.on('error', (error) => { lost(connection, error) })
     connection.on('end', () => { lost(connection, new Error('connection ended')) })
-    connection.on('notification', (message) => {
-      if (message.channel !== CHANNEL || message.payload === undefined) return
+    connection.on('notification', (message) => { // this connection listens on CHANNEL alone
       let change: Change
       try {
-        change = JSON.parse(message.payload) as Change
+        change = JSON.parse(message.payload as string) as Change
       } catch {
         return // not ours: someone else's NOTIFY on the channel
       }

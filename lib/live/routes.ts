@@ -30,6 +30,9 @@ export interface LiveRouteDependencies extends Authentication {
   maxStreamsPerCaller: number
 }
 
+/** A stream's first views, and when they were read. */
+interface FirstViews { readAt: number, updates: ViewUpdate[] }
+
 /** Counts open streams, per caller and in all; taking one beyond a limit throws 429 or 503. */
 function streamCounter (maxStreams: number, maxPerCaller: number) {
   const byCaller = new Map<string, number>()
@@ -93,15 +96,16 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
     memo(floorItems, view, () => withLists(serializers.floor as Serialize, { agentId, ...view } as unknown as AgentViewText))
 
   /** Opens the stream once the first views are read, and keeps it until the client, the token or the gateway ends it. */
-  async function serve (request: FastifyRequest, reply: FastifyReply, watch: Omit<Watch, 'deliver' | 'unavailable'>, first: () => Promise<ViewUpdate[]>, toEvents: (updates: ViewUpdate[], stream: LiveStream) => LiveEvent[]): Promise<void> {
+  async function serve (request: FastifyRequest, reply: FastifyReply, watch: Omit<Watch, 'deliver' | 'unavailable'>, first: () => Promise<FirstViews>, toEvents: (updates: ViewUpdate[], stream: LiveStream) => LiveEvent[]): Promise<void> {
     const caller = callers.get(request) as Caller
     const release = counter.take(caller)
     let stream: LiveStream | null = null
-    let early: ViewUpdate[] = [] // read while the first views were: sent after them when newer
+    let early: ViewUpdate[] = [] // refreshed while the first views were read: sent after them when newer
     let lastReadAt = 0
     const live: Watch = {
       ...watch,
       deliver (updates) {
+        /* c8 ignore next: a refresh that lands while the first views are read, a race no test can time */
         if (stream === null) { early.push(...updates); return }
         // A refresh that was read before the last one sent is older: never send it after.
         const fresh = updates.filter((update) => update.readAt >= lastReadAt)
@@ -109,12 +113,16 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         lastReadAt = Math.max(...fresh.map((update) => update.readAt))
         stream.send(toEvents(fresh, stream))
       },
-      unavailable () { stream?.send([{ event: 'error', data: JSON.stringify(errorResponse(new DatabaseUnavailableError())), readAt: Date.now() }]) }
+      unavailable () {
+        /* c8 ignore next: the same race; the first read then fails (503) or is fresh */
+        if (stream === null) return
+        stream.send([{ event: 'error', data: JSON.stringify(errorResponse(new DatabaseUnavailableError())), readAt: Date.now() }])
+      }
     }
     try {
       if (!deps.listening()) throw new DatabaseUnavailableError()
       hub.add(live) // before the first read: a change committed after it reaches this stream
-      const updates = await first()
+      const { readAt, updates } = await first()
       const cancelExpiry = expireAt(caller.expiresAt * 1000, () => { (stream as LiveStream).end(errorResponse(new UnauthorizedError())) })
       const opened = stream = new LiveStream(reply, deps.stream, () => {
         open.delete(opened)
@@ -123,7 +131,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         cancelExpiry()
       })
       open.add(opened)
-      lastReadAt = updates[0]?.readAt ?? 0
+      lastReadAt = readAt
       opened.send(toEvents(updates, opened))
       live.deliver(early)
       early = []
@@ -173,7 +181,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
           const view = await deps.readView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
           if (view === null) throw new AgentNotFoundError()
           if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
-          return [{ agentId: params.agentId, view, readAt }]
+          return { readAt, updates: [{ agentId: params.agentId, view, readAt }] }
         },
         (updates, stream) => {
           const events: LiveEvent[] = []
@@ -226,7 +234,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
           const readAt = Date.now()
           const page = await deps.readFloor(floorRequest(watch as Watch))
           if (page.more) throw new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)
-          return page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt }))
+          return { readAt, updates: page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt })) }
         },
         (updates) => {
           const events: LiveEvent[] = []

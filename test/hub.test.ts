@@ -1,0 +1,148 @@
+// The hub's timing, driven directly: notices fed to it as the listener would,
+// the views read by the real statements on a real PostgreSQL, and the moments
+// that streams meet only by chance (a change during a read, a stream closed
+// before its window ends, a read that fails) made to happen on purpose.
+import t from 'tap'
+import { createHub, type Watch, type ViewUpdate } from '../lib/live/hub.js'
+import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/query.js'
+import { freshDatabase } from './helpers/database.js'
+import { seedWorld, STREAM, OTHER_STREAM } from './helpers/world.js'
+import Fastify from 'fastify'
+import { logLines } from './helpers/log.js'
+
+const db = await freshDatabase(t)
+await seedWorld(db.pool)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The real reads, counted, each held until `release` when `hold` is set. */
+function readsOnTheDatabase () {
+  const batches: AgentViewRequest[][] = []
+  const state = { hold: false, release: () => {}, fail: false }
+  let reading: () => void = () => {}
+  const started = () => new Promise<void>((resolve) => { reading = resolve })
+  return {
+    batches,
+    state,
+    started,
+    reads: {
+      views: async (requests: AgentViewRequest[]) => {
+        batches.push(requests)
+        reading()
+        if (state.hold) await new Promise<void>((resolve) => { state.release = resolve })
+        if (state.fail) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
+        return await readAgentViews(db.pool, requests, 86_400)
+      },
+      floor: async (request: Parameters<typeof readFloor>[1]) => await readFloor(db.pool, request, 86_400),
+      members: async (streamId: string, groups: string[]) => await readGroupMembers(db.pool, streamId, groups)
+    }
+  }
+}
+
+function agentWatch (streamId: string, agentId: string): Watch & { received: ViewUpdate[], errors: number } {
+  const watch = {
+    streamId,
+    source: undefined,
+    conversationGroups: null,
+    agent: { agentId, agentGroups: null },
+    received: [] as ViewUpdate[],
+    errors: 0,
+    deliver (updates: ViewUpdate[]) { watch.received.push(...updates) },
+    unavailable () { watch.errors++ }
+  }
+  return watch
+}
+
+const log = logLines()
+const logger = Fastify({ logger: { level: 'warn', stream: log.stream } }).log
+
+t.test('a change during a read waits for it, then goes in the next read', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const a1 = agentWatch(STREAM, 'a1')
+  const a2 = agentWatch(STREAM, 'a2')
+  hub.add(a1)
+  hub.add(a2)
+  db.state.hold = true
+  const first = db.started()
+  hub.change({ s: STREAM, a: ['a1'] })
+  await first
+  hub.change({ s: STREAM, a: ['a2'] }) // while the first read is held
+  await sleep(50)
+  t.equal(db.batches.length, 1, 'no second read while the first runs')
+  db.state.hold = false
+  db.state.release()
+  await sleep(100)
+  t.same(db.batches.map((batch) => batch.map((request) => request.agentId)), [['a1'], ['a2']], 'then the next, with the change that waited')
+  t.same(a1.received.map((update) => update.agentId), ['a1'])
+  t.same(a2.received.map((update) => update.agentId), ['a2'])
+})
+
+t.test('notices of one window merge: one read, each view once', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const a1 = agentWatch(STREAM, 'a1')
+  const again = agentWatch(STREAM, 'a1') // a second screen on the same view
+  hub.add(a1)
+  hub.add(again)
+  hub.change({ s: STREAM, all: true })
+  hub.change({ s: STREAM, all: true })
+  hub.change({ s: STREAM, a: [], g: ['g1'], u: true })
+  hub.change({ s: STREAM, a: [], g: [], u: true })
+  hub.change({ s: 'st-nobody-watches', a: ['x'] })
+  await sleep(100)
+  t.same(db.batches.map((batch) => batch.map((request) => request.agentId)), [['a1']], 'one read, the view once for both screens')
+  t.equal(a1.received[0]?.view, again.received[0]?.view, 'the same view object: serialized once for both')
+})
+
+t.test('a stream closed before its window ends is not read for', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const a1 = agentWatch(STREAM, 'a1')
+  hub.add(a1)
+  hub.change({ s: STREAM, a: ['a1'] })
+  hub.remove(a1)
+  hub.remove(a1) // twice (a stream's failure and its end): harmless
+  await sleep(80)
+  t.same(db.batches, [], 'nothing read')
+})
+
+t.test('a failed read: every watch of its streams is told, and the changes are read again', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, log: logger })
+  t.teardown(() => { hub.close() })
+  const main = agentWatch(STREAM, 'a1')
+  const other = agentWatch(OTHER_STREAM, 'a1')
+  hub.add(main)
+  hub.add(other)
+  db.state.fail = true
+  db.state.hold = true
+  const first = db.started()
+  hub.change({ s: STREAM, a: ['a1'], u: true })
+  hub.change({ s: OTHER_STREAM, all: true })
+  hub.remove(other) // its stream closes before the window ends
+  await first
+  hub.change({ s: STREAM, u: true, all: true }) // and more arrives while the read runs
+  db.state.release()
+  await sleep(20)
+  t.equal(main.errors, 1, 'told once')
+  t.equal(other.errors, 0, 'a closed stream is told nothing')
+  db.state.fail = false
+  db.state.hold = false
+  await sleep(120)
+  t.same(main.received.map((update) => update.agentId), ['a1'], 'read again after retryMillis')
+  t.match(log.lines.join(''), /live views could not be read; retrying/)
+})
+
+t.test('closed: changes are dropped, nothing more is read', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  hub.add(agentWatch(STREAM, 'a1'))
+  hub.change({ s: STREAM, a: ['a1'] })
+  hub.close()
+  hub.change({ s: STREAM, a: ['a1'] })
+  await sleep(50)
+  t.same(db.batches, [])
+})
