@@ -102,6 +102,13 @@ t.test('failures before the stream opens are the GET route\'s JSON errors', asyn
   }
 })
 
+t.test('the token in `Authorization: Bearer` works as in `auth`', async (t) => {
+  const client = listen(`${base}${viewUrl(STREAM, 'a3')}/events`, managerToken([STREAM]), 'authorization')
+  t.teardown(() => { client.close() })
+  const first = await client.next((event) => event.type === 'view')
+  t.match(JSON.parse(first.data), { name: 'Solo' })
+})
+
 t.test('the token expires: a last `event: error` with the 401 body', async (t) => {
   const token = sign({ role: 'manager', streamIds: [STREAM] }, { expiresIn: 2 })
   const client = opened(t, `${viewUrl(STREAM, 'a1')}/events`, token)
