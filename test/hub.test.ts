@@ -96,6 +96,22 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
   t.equal(a1.received[0]?.view, again.received[0]?.view, 'the same view object: serialized once for both')
 })
 
+t.test('two streams with the same agent id in one window: each gets its own stream\'s view, never the other\'s', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const main = agentWatch(STREAM, 'a1')
+  const other = agentWatch(OTHER_STREAM, 'a1')
+  hub.add(main)
+  hub.add(other)
+  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change({ s: OTHER_STREAM, a: ['a1'] })
+  await sleep(100)
+  t.same(db.batches.map((batch) => batch.map((request) => request.streamId)), [[STREAM, OTHER_STREAM]], 'one read, a request for each stream')
+  t.match(main.received[0]?.view, { name: 'Ann Lee' })
+  t.match(other.received[0]?.view, { name: 'Other Tenant' })
+})
+
 t.test('a stream closed before its window ends is not read for', async (t) => {
   const db = readsOnTheDatabase()
   const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, log: logger })

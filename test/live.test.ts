@@ -10,7 +10,7 @@ import { listen, type EventClient, type ReceivedEvent } from './helpers/events.j
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insert, insertConversations, insertStream } from './helpers/rows.js'
 import { managerToken, sign } from './helpers/tokens.js'
-import { seedWorld, STREAM } from './helpers/world.js'
+import { OTHER_STREAM, seedWorld, STREAM } from './helpers/world.js'
 
 const db = await freshDatabase(t)
 await seedWorld(db.pool)
@@ -100,6 +100,19 @@ t.test('failures before the stream opens are the GET route\'s JSON errors', asyn
       await response.body?.cancel()
     }
   }
+})
+
+t.test('one statement changes the same agent id in two streams: each stream gets its own agent, never the other\'s', async (t) => {
+  const token = managerToken([STREAM, OTHER_STREAM])
+  const main = opened(t, `${viewUrl(STREAM, 'a1')}/events`, token)
+  const other = opened(t, `${viewUrl(OTHER_STREAM, 'a1')}/events`, token)
+  await main.next((event) => event.type === 'view')
+  await other.next((event) => event.type === 'view')
+  await db.pool.query("UPDATE agents SET online_status = 'away' WHERE id = 'a1' AND stream_id IN ($1, $2)", [STREAM, OTHER_STREAM])
+  const [mainView, otherView] = await Promise.all([main.next(() => true, 2000, 1), other.next(() => true, 2000, 1)])
+  t.match(JSON.parse(mainView.data), { name: 'Ann Lee', onlineStatus: 'away' })
+  t.match(JSON.parse(otherView.data), { name: 'Other Tenant', onlineStatus: 'away' })
+  t.equal(withoutDurations(otherView.data), withoutDurations(await body(viewUrl(OTHER_STREAM, 'a1'), token)), 'the other stream\'s GET body')
 })
 
 t.test('the token in `Authorization: Bearer` works as in `auth`', async (t) => {

@@ -211,9 +211,9 @@ function agentsToRead (watch: Watch, changed: Pending, touched: Set<string>): st
   return [...read]
 }
 
-/** Views are read once per distinct request: the same agent, filters and scope give the same view. */
+/** Views are read once per distinct request: the same stream, agent, filters and scope give the same view. */
 function viewKey (watch: Watch, agentId: string): string {
-  return JSON.stringify([agentId, watch.source ?? null, watch.conversationGroups, watch.agent?.agentGroups ?? watch.floor?.floorGroups ?? null])
+  return JSON.stringify([watch.streamId, agentId, watch.source ?? null, watch.conversationGroups, watch.agent?.agentGroups ?? watch.floor?.floorGroups ?? null])
 }
 
 /** A floor's agent is read as the agent route reads it, the floor's groups standing for the token's scope (outside them: 'forbidden'). */
