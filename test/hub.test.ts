@@ -17,11 +17,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** The real reads, counted, each held until `release` when `hold` is set. */
 function readsOnTheDatabase () {
   const batches: AgentViewRequest[][] = []
+  const floorReads: Array<Parameters<typeof readFloor>[1]> = []
   const state = { hold: false, release: () => {}, fail: false }
   let reading: () => void = () => {}
   const started = () => new Promise<void>((resolve) => { reading = resolve })
   return {
     batches,
+    floorReads,
     state,
     started,
     reads: {
@@ -32,7 +34,7 @@ function readsOnTheDatabase () {
         if (state.fail) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
         return await readAgentViews(db.pool, requests, 86_400)
       },
-      floor: async (request: Parameters<typeof readFloor>[1]) => await readFloor(db.pool, request, 86_400),
+      floor: async (request: Parameters<typeof readFloor>[1]) => { floorReads.push(request); return await readFloor(db.pool, request, 86_400) },
       members: async (streamId: string, groups: string[]) => await readGroupMembers(db.pool, streamId, groups)
     }
   }
@@ -110,6 +112,31 @@ t.test('two streams with the same agent id in one window: each gets its own stre
   t.same(db.batches.map((batch) => batch.map((request) => request.streamId)), [[STREAM, OTHER_STREAM]], 'one read, a request for each stream')
   t.match(main.received[0]?.view, { name: 'Ann Lee' })
   t.match(other.received[0]?.view, { name: 'Other Tenant' })
+})
+
+t.test('a floor read again whole is read once for every screen that shows it', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const floor = (agentGroups: string[] | null) => {
+    const watch = {
+      streamId: STREAM,
+      source: undefined,
+      conversationGroups: agentGroups,
+      floor: { floorGroups: agentGroups, agents: new Set<string>() },
+      received: [] as ViewUpdate[],
+      deliver (updates: ViewUpdate[]) { watch.received.push(...updates) },
+      unavailable () {}
+    }
+    hub.add(watch)
+    return watch
+  }
+  const screens = [floor(null), floor(null), floor(null), floor(['g3'])]
+  hub.change({ s: STREAM, all: true })
+  await sleep(100)
+  t.same(db.floorReads.map((request) => request.floorGroups), [null, ['g3']], 'two distinct floors, two reads')
+  t.same(screens.map((screen) => screen.received.map((update) => update.agentId)), [['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a2']])
+  t.equal(screens[0]?.received[0]?.view, screens[1]?.received[0]?.view, 'the same view objects: serialized once')
 })
 
 t.test('a stream closed before its window ends is not read for', async (t) => {

@@ -107,6 +107,8 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
     const requestIndex = new Map<string, number>()
     const wanted: Array<{ watch: Watch, agentIds: string[] }> = []
     const floorReads: Watch[] = []
+    const floorIndex = new Map<string, number>() // one read per distinct floor
+    const floorRequests: FloorRequest[] = []
     const concerned = new Map<string, Watch[]>() // by stream, for a failure
     try {
       for (const [streamId, changed] of batch) {
@@ -121,6 +123,12 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
         for (const watch of streamWatches) {
           if (watch.floor !== undefined && changed.all) {
             floorReads.push(watch)
+            const request = floorRequest(watch)
+            const key = JSON.stringify(request)
+            if (!floorIndex.has(key)) {
+              floorIndex.set(key, floorRequests.length)
+              floorRequests.push(request)
+            }
             continue
           }
           const agentIds = agentsToRead(watch, changed, touched)
@@ -138,12 +146,15 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
       const readAt = Date.now()
       const [views, floors] = await Promise.all([
         requests.length === 0 ? [] : reads.views(requests),
-        Promise.all(floorReads.map(async (watch) => await reads.floor(floorRequest(watch))))
+        Promise.all(floorRequests.map(async (request) => await reads.floor(request)))
       ])
       for (const { watch, agentIds } of wanted) {
         watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt })))
       }
-      floorReads.forEach((watch, i) => { watch.deliver(floorUpdates(watch, floors[i] as FloorPage, readAt)) })
+      const floorViews = floors.map((page) => page.agents.map(({ agentId, ...view }): ViewUpdate => ({ agentId, view, readAt })))
+      for (const watch of floorReads) {
+        watch.deliver(floorUpdates(watch, floorViews[floorIndex.get(JSON.stringify(floorRequest(watch))) as number] as ViewUpdate[], readAt))
+      }
       return false
     } catch (error) {
       log.warn({ err: error }, 'fastify-active-conversations: live views could not be read; retrying')
@@ -230,10 +241,10 @@ export function floorRequest (watch: Watch): FloorRequest {
   return { streamId: watch.streamId, floorGroups, conversationGroups: watch.conversationGroups, source: watch.source, after: '', limit: FLOOR_STREAM_MAX_AGENTS }
 }
 
-/** A floor read again whole: every agent on it now, and the ones gone from it (null). */
-export function floorUpdates (watch: Watch, page: FloorPage, readAt: number): ViewUpdate[] {
-  const updates: ViewUpdate[] = page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt }))
-  const present = new Set(page.agents.map((agent) => agent.agentId))
+/** A floor read again whole (`views`, shared by the floor's screens): every agent on it now, and the ones gone from it (null). */
+function floorUpdates (watch: Watch, views: ViewUpdate[], readAt: number): ViewUpdate[] {
+  const updates = [...views]
+  const present = new Set(views.map((update) => update.agentId))
   for (const agentId of (watch.floor as NonNullable<Watch['floor']>).agents) {
     if (!present.has(agentId)) updates.push({ agentId, view: null, readAt })
   }
