@@ -3,9 +3,10 @@
 // that streams meet only by chance (a change during a read, a stream closed
 // before its window ends, a read that fails) made to happen on purpose.
 import t from 'tap'
-import { createHub, type Watch, type ViewUpdate } from '../lib/live/hub.js'
+import { createHub, VIEWS_PER_STATEMENT, type Watch, type ViewUpdate } from '../lib/live/hub.js'
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/query.js'
 import { freshDatabase } from './helpers/database.js'
+import { insertStream } from './helpers/rows.js'
 import { seedWorld, STREAM, OTHER_STREAM } from './helpers/world.js'
 import Fastify from 'fastify'
 import { logLines } from './helpers/log.js'
@@ -137,6 +138,19 @@ t.test('a floor read again whole is read once for every screen that shows it', a
   t.same(db.floorReads.map((request) => request.floorGroups), [null, ['g3']], 'two distinct floors, two reads')
   t.same(screens.map((screen) => screen.received.map((update) => update.agentId)), [['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a2']])
   t.equal(screens[0]?.received[0]?.view, screens[1]?.received[0]?.view, 'the same view objects: serialized once')
+})
+
+t.test('a refresh of more views than one statement reads: one statement after another, every view delivered', async (t) => {
+  await insertStream(db.pool, 'st-many', { agents: Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => ({ id: `m-${i}` })) })
+  const reads = readsOnTheDatabase()
+  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  t.teardown(() => { hub.close() })
+  const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
+  for (const watch of watches) hub.add(watch)
+  hub.change({ s: 'st-many', all: true })
+  for (let i = 0; i < 100 && watches.some((watch) => watch.received.length === 0); i++) await sleep(50)
+  t.same(reads.batches.map((batch) => batch.length), [VIEWS_PER_STATEMENT, 1])
+  t.ok(watches.every((watch, i) => watch.received.length === 1 && (watch.received[0]?.view as { name: string }).name === `Agent m-${i}`), 'each watch its own agent\'s view')
 })
 
 t.test('a stream closed before its window ends is not read for', async (t) => {

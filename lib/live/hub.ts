@@ -145,7 +145,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
       }
       const readAt = Date.now()
       const [views, floors] = await Promise.all([
-        requests.length === 0 ? [] : reads.views(requests),
+        readInStatements(reads, requests),
         Promise.all(floorRequests.map(async (request) => await reads.floor(request)))
       ])
       for (const { watch, agentIds } of wanted) {
@@ -204,6 +204,22 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
       pending.clear()
     }
   }
+}
+
+/**
+ * Most views one statement reads. A refresh reads every view it needs in one
+ * statement up to this; beyond (a reconnect refreshing thousands of agents'
+ * streams), one statement after another, so that none runs into the statement
+ * timeout and fails the whole refresh again at every retry.
+ */
+export const VIEWS_PER_STATEMENT = 1000
+
+async function readInStatements (reads: LiveReads, requests: AgentViewRequest[]): Promise<AgentViewResult[]> {
+  const views: AgentViewResult[] = []
+  for (let start = 0; start < requests.length; start += VIEWS_PER_STATEMENT) {
+    views.push(...await reads.views(requests.slice(start, start + VIEWS_PER_STATEMENT)))
+  }
+  return views
 }
 
 /** The agents of a watch whose views a window's changes may have changed (touched: named agents and members of changed groups). */
