@@ -4,12 +4,11 @@ import { FloorParams, FloorQuerystring } from '../schemas/request.js'
 import { Floor } from '../schemas/response.js'
 import { authorizeFloor, type Caller } from './auth.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
-import { ForbiddenError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { floorBody, FloorAgentHead } from './body.js'
 import { createBatcher, type BatchLimits } from './batch.js'
 import type { FloorPage, FloorRequest } from './query.js'
-import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
+import { authenticate, commonErrors, floorErrors, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
 
 export const FLOOR_ROUTE_URL = '/public/:streamId/analytics/manager/agents/active-conversations'
 
@@ -44,7 +43,7 @@ export function registerFloorRoute (fastify: FastifyInstance, { readFloor, calle
       response: {
         200: Floor,
         ...commonErrors,
-        403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
+        ...floorErrors
       }
     },
     onRequest: authenticate({ callers, verifyToken }),

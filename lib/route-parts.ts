@@ -2,8 +2,9 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponse } from '../schemas/error.js'
-import { callerFromClaims, extractToken, type Caller } from './auth.js'
-import { DatabaseUnavailableError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
+import type { Params, Querystring } from '../schemas/request.js'
+import { authorize, callerFromClaims, extractToken, type Caller, type Scope } from './auth.js'
+import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
 
 /** What both routes share: where callers are kept, and how a token is verified. */
 export interface Authentication {
@@ -67,4 +68,27 @@ export const commonErrors = {
   429: errorBody('Too many requests from this caller (only when the gateway enables `rateLimit`); see `Retry-After`.', new RateLimitedError('1 minute')),
   500: errorBody('Unexpected error (details are in the server log, never in the body).', new InternalError()),
   503: errorBody('Database unavailable or too slow; retry after `Retry-After` seconds.', new DatabaseUnavailableError())
+}
+
+/** The agent routes' own error statuses (GET and its stream), for the docs. */
+export const agentErrors = {
+  403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
+  404: errorBody('No such agent in this stream.', new AgentNotFoundError())
+}
+
+/** The floor routes' own error status (GET and its stream), for the docs. */
+export const floorErrors = {
+  403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
+}
+
+/**
+ * The agent routes' authorization, from the token and the request alone (no
+ * data is read before it): `?agentId`, accepted as on the vendor page, must be
+ * the path's; then the token's rights to the stream, agent and groups.
+ */
+export function authorizeAgent (caller: Caller, params: Params, query: Querystring): Scope {
+  if (query.agentId !== undefined && query.agentId !== params.agentId) {
+    throw new InvalidRequestError("querystring/agentId must equal the path's agentId")
+  }
+  return authorize(caller, params, query)
 }

@@ -2,13 +2,13 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Params, Querystring } from '../schemas/request.js'
 import { AgentView } from '../schemas/response.js'
-import { authorize, type Caller } from './auth.js'
-import { AgentNotFoundError, ForbiddenError, InvalidRequestError } from './errors.js'
+import type { Caller } from './auth.js'
+import { AgentNotFoundError, ForbiddenError } from './errors.js'
 import { securityRequirement } from './openapi.js'
 import { createBatcher, type BatchLimits } from './batch.js'
 import { AgentViewHead, withLists } from './body.js'
 import type { ReadAgentViews } from './query.js'
-import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
+import { agentErrors, authenticate, authorizeAgent, commonErrors, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
@@ -37,19 +37,14 @@ export function registerRoute (fastify: FastifyInstance, { read, callers, verify
       response: {
         200: AgentView,
         ...commonErrors,
-        403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
-        404: errorBody('No such agent in this stream.', new AgentNotFoundError())
+        ...agentErrors
       }
     },
     onRequest: authenticate({ callers, verifyToken }),
     preValidation: splitAgentGroupIds,
     handler: async (request, reply) => {
       const { params, query } = request
-      if (query.agentId !== undefined && query.agentId !== params.agentId) {
-        throw new InvalidRequestError("querystring/agentId must equal the path's agentId")
-      }
-      // Authorization from the token and the request alone: no data is read before it.
-      const scope = authorize(callers.get(request) as Caller, params, query)
+      const scope = authorizeAgent(callers.get(request) as Caller, params, query)
       const view = await readAgentView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
       if (view === null) throw new AgentNotFoundError()
       if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { FloorParams, FloorStreamQuerystring, Params, Querystring } from '../../schemas/request.js'
-import { authorize, authorizeFloor, callerKey, type Caller } from '../auth.js'
+import { authorizeFloor, type Caller } from '../auth.js'
 import { AgentViewHead, FloorAgentHead, withLists, type Serialize } from '../body.js'
 import {
   AgentNotFoundError, DatabaseUnavailableError, errorResponse, ForbiddenError, InvalidRequestError,
@@ -10,10 +10,11 @@ import {
 } from '../errors.js'
 import { securityRequirement } from '../openapi.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../query.js'
-import { authenticate, commonErrors, errorBody, operationId, splitAgentGroupIds, type Authentication } from '../route-parts.js'
+import { agentErrors, authenticate, authorizeAgent, commonErrors, errorBody, floorErrors, operationId, splitAgentGroupIds, type Authentication } from '../route-parts.js'
 import { ROUTE_URL } from '../route.js'
 import { FLOOR_ROUTE_URL } from '../floor-route.js'
 import { FLOOR_STREAM_MAX_AGENTS, floorRequest, type Hub, type ViewUpdate, type Watch } from './hub.js'
+import { expireAt, streamCounter } from './limits.js'
 import { LiveStream, type LiveEvent, type StreamSettings } from './stream.js'
 
 export const AGENT_EVENTS_URL = `${ROUTE_URL}/events`
@@ -32,31 +33,6 @@ export interface LiveRouteDependencies extends Authentication {
 
 /** A stream's first views, and when they were read. */
 interface FirstViews { readAt: number, updates: ViewUpdate[] }
-
-/** Counts open streams, per caller and in all; taking one beyond a limit throws 429 or 503. */
-function streamCounter (maxStreams: number, maxPerCaller: number) {
-  const byCaller = new Map<string, number>()
-  let open = 0
-  return {
-    take (caller: Caller): () => void {
-      const key = callerKey(caller)
-      const mine = byCaller.get(key) ?? 0
-      if (mine >= maxPerCaller) throw new TooManyStreamsError(String(maxPerCaller))
-      if (open >= maxStreams) throw new StreamsFullError()
-      byCaller.set(key, mine + 1)
-      open++
-      let released = false
-      return () => {
-        if (released) return
-        released = true
-        open--
-        const left = (byCaller.get(key) as number) - 1
-        if (left === 0) byCaller.delete(key)
-        else byCaller.set(key, left)
-      }
-    }
-  }
-}
 
 const eventStream = (description: string) => ({
   description,
@@ -161,18 +137,14 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       response: {
         200: eventStream('`event: view` (data: the GET route\'s 200 body), `event: error` (data: an error body).'),
         ...streamErrors,
-        403: errorBody('Valid token without the right to this stream, agent or group.', new ForbiddenError('Not allowed to read this stream')),
-        404: errorBody('No such agent in this stream.', new AgentNotFoundError())
+        ...agentErrors
       }
     },
     onRequest: authenticate({ callers, verifyToken }),
     preValidation: splitAgentGroupIds,
     handler: async (request, reply) => {
       const { params, query } = request
-      if (query.agentId !== undefined && query.agentId !== params.agentId) {
-        throw new InvalidRequestError("querystring/agentId must equal the path's agentId")
-      }
-      const scope = authorize(callers.get(request) as Caller, params, query)
+      const scope = authorizeAgent(callers.get(request) as Caller, params, query)
       serializers.agent ??= reply.compileSerializationSchema(AgentViewHead, '200')
       const agent = { agentId: params.agentId, agentGroups: scope.agentGroups }
       await serve(request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
@@ -218,7 +190,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         ...streamErrors,
         400: errorBody('Invalid input, or a floor of more agents than a stream carries; the message says which.',
           new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)),
-        403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
+        ...floorErrors
       }
     },
     onRequest: authenticate({ callers, verifyToken }),
@@ -256,19 +228,4 @@ function memo (cache: WeakMap<AgentViewText, string>, view: AgentViewText, make:
   let text = cache.get(view)
   if (text === undefined) cache.set(view, text = make())
   return text
-}
-
-// setTimeout holds at most 2^31 - 1 ms (24.8 days): a later expiry waits in steps.
-const MAX_TIMER_MILLIS = 2 ** 31 - 1
-
-/** Calls onExpiry at `at` (ms since the epoch), never before this turn of the event loop ends; returns what cancels it. */
-function expireAt (at: number, onExpiry: () => void): () => void {
-  let timer: NodeJS.Timeout
-  const step = (): void => {
-    const left = at - Date.now()
-    if (left <= 0) onExpiry()
-    else timer = setTimeout(step, Math.min(MAX_TIMER_MILLIS, left))
-  }
-  timer = setTimeout(step, 0)
-  return () => { clearTimeout(timer) }
 }
