@@ -7,7 +7,7 @@ import { callerKey, type Caller } from './auth.js'
 import { createPool, warnOfMissingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
-import { readAgentViews, readFloor, readGroupMembers } from './query.js'
+import { readAgentViews, readFloor, readGroupMembers, type FloorRequest, type ReadAgentViews } from './query.js'
 import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
 import { registerFloorRoute } from './floor-route.js'
 import { registerRoute } from './route.js'
@@ -58,30 +58,24 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
     })
   }
-  // Reads go to the replica when there is one, to the primary while it cannot answer.
-  const route: OnPool = readPool === null
-    ? async (read) => await read(pool)
-    : createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log })
   // Behind a transaction-mode pooler the defaults fail now and then: one warning says what to do.
-  const onPool = withPoolerHint(route, fastify.log)
+  const onPrimary = withPoolerHint(async (read) => await read(pool), fastify.log)
+  // Reads go to the replica when there is one, to the primary while it cannot answer.
+  const onPool: OnPool = readPool === null
+    ? onPrimary
+    : withPoolerHint(createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log }), fastify.log)
+  // The statements, on a pool or a router of pools.
+  const viewsOn = (on: OnPool): ReadAgentViews => async (requests) => await on((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements))
+  const floorOn = (on: OnPool) => async (request: FloorRequest) => await on((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements))
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
-  registerRoute(fastify, {
-    ...authentication,
-    read: async (requests) => await onPool((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements)),
-    batching
-  })
-  registerFloorRoute(fastify, {
-    ...authentication,
-    readFloor: async (request) => await onPool((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
-    batching
-  })
+  registerRoute(fastify, { ...authentication, read: viewsOn(onPool), batching })
+  registerFloorRoute(fastify, { ...authentication, readFloor: floorOn(onPool), batching })
   if (live !== null) {
     if (!preparedStatements && live.connectionString === undefined) {
       fastify.log.warn('fastify-active-conversations: behind a transaction-mode pooler (preparedStatements: false) LISTEN gets no session of its own: ' +
         'set live.connectionString to reach the primary directly, or live.enabled: false')
     }
     // Live views read the primary: a change is told at its commit there, before a replica may have it.
-    const onPrimary = withPoolerHint(async (read) => await read(pool), fastify.log)
     await registerLive(fastify, {
       ...authentication,
       settings: live,
@@ -89,8 +83,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
         ? { connectionString: live.connectionString }
         : 'pool' in database ? database.pool.options : { connectionString: database.connectionString },
       reads: {
-        views: async (requests) => await onPrimary((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements)),
-        floor: async (request) => await onPrimary((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements)),
+        views: viewsOn(onPrimary),
+        floor: floorOn(onPrimary),
         members: async (streamId, groups) => await onPrimary((target) => readGroupMembers(target, streamId, groups, preparedStatements))
       },
       batching

@@ -19,8 +19,17 @@ t.test('live.enabled false: no /events routes, the GET routes as before', async 
   t.equal((await app.inject({ url: viewUrl(STREAM, 'a1'), headers: { auth: token } })).statusCode, 200)
 })
 
-t.test('live.connectionString and preparedStatements false (behind PgBouncer: test/pooler.test.ts): changes arrive', async (t) => {
-  const app = await gateway(t, { pool: db.pool, preparedStatements: false, live: { connectionString: db.connectionString, coalesceMillis: 20 } })
+t.test('live.connectionString: the listener connects there, not with the pool\'s settings; with preparedStatements false, changes arrive', async (t) => {
+  // A role of its own for the listener (the test server is shared), so that its session tells where it connected.
+  const role = `fac_listener_${db.name}`
+  await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'listener'`)
+  t.teardown(async () => { await db.pool.query(`DROP ROLE ${role}`) })
+  const url = new URL(db.connectionString)
+  url.username = role
+  url.password = 'listener'
+  const app = await gateway(t, { pool: db.pool, preparedStatements: false, live: { connectionString: url.toString(), coalesceMillis: 20 } })
+  const { rows } = await db.pool.query("SELECT usename FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'fastify-active-conversations listener'")
+  t.same(rows, [{ usename: role }], 'the one listening session is live.connectionString\'s')
   const client = listen(`${await app.listen({ port: 0, host: '127.0.0.1' })}${events('a2')}`, token)
   t.teardown(() => { client.close() })
   await client.next((event) => event.type === 'view')

@@ -4,11 +4,12 @@
 // notice when that would not fit; nothing for a rolled-back transaction.
 import t from 'tap'
 import pg from 'pg'
+import { CHANNEL, LISTENING_LOCK } from '../lib/live/listener.js'
 import { freshDatabase } from './helpers/database.js'
 import { insert, insertConversations, insertStream } from './helpers/rows.js'
 
 interface Notice { s: string, a?: string[], g?: string[], u?: boolean, m?: boolean, all?: boolean }
-const LISTENING_LOCK = 7264387126
+
 
 const db = await freshDatabase(t)
 await insertStream(db.pool, 's1', {
@@ -22,14 +23,14 @@ const listener = new pg.Client({ connectionString: db.connectionString })
 await listener.connect()
 t.teardown(() => listener.end())
 const received: Notice[] = []
-listener.on('notification', (message) => { if (message.channel === 'fastify_active_conversations') received.push(JSON.parse(message.payload as string) as Notice) })
-await listener.query('LISTEN fastify_active_conversations')
+listener.on('notification', (message) => { if (message.channel === CHANNEL) received.push(JSON.parse(message.payload as string) as Notice) })
+await listener.query(`LISTEN ${CHANNEL}`)
 await listener.query('SELECT pg_advisory_lock_shared($1)', [LISTENING_LOCK]) // as a listening gateway does
 
 /** Waits until a marker notice sent now has arrived: every notice of earlier commits is in by then. */
 async function drain (): Promise<void> {
   const marker = `marker-${Math.random()}`
-  await db.pool.query('SELECT pg_notify($1, $2)', ['fastify_active_conversations', JSON.stringify({ s: marker })])
+  await db.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ s: marker })])
   for (let i = 0; i < 400 && !received.some((notice) => notice.s === marker); i++) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../query.js'
 import type { Change } from './listener.js'
 
@@ -14,7 +15,7 @@ import type { Change } from './listener.js'
 export interface LiveReads {
   /** The views of many agents, in one statement (the agent route's). */
   views: (requests: AgentViewRequest[]) => Promise<AgentViewResult[]>
-  /** A whole floor (the floor route's statement, one page of at most FLOOR_STREAM_MAX_AGENTS). */
+  /** A whole floor (the floor route's statement, one page of its largest size, MAX_FLOOR_LIMIT). */
   floor: (request: FloorRequest) => Promise<FloorPage>
   /** The agents who are members of any of these groups of a stream. */
   members: (streamId: string, groups: string[]) => Promise<string[]>
@@ -249,12 +250,10 @@ function viewRequest (watch: Watch, agentId: string): AgentViewRequest {
   return { streamId: watch.streamId, agentId, source: watch.source, scope: { agentGroups, conversationGroups: watch.conversationGroups } }
 }
 
-/** The floor stream's floor: the floor route's, whole (FLOOR_STREAM_MAX_AGENTS at most). */
-export const FLOOR_STREAM_MAX_AGENTS = 500
-
+/** The floor stream's floor: the floor route's, whole, in one page of its largest size. */
 export function floorRequest (watch: Watch): FloorRequest {
   const { floorGroups } = watch.floor as NonNullable<Watch['floor']>
-  return { streamId: watch.streamId, floorGroups, conversationGroups: watch.conversationGroups, source: watch.source, after: '', limit: FLOOR_STREAM_MAX_AGENTS }
+  return { streamId: watch.streamId, floorGroups, conversationGroups: watch.conversationGroups, source: watch.source, after: '', limit: MAX_FLOOR_LIMIT }
 }
 
 /** A floor read again whole (`views`, shared by the floor's screens): every agent on it now, and the ones gone from it (null). */

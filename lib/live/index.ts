@@ -1,5 +1,4 @@
-import type { FastifyInstance } from 'fastify'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import sseModule, { type SSEPluginOptions } from '@fastify/sse'
 import type pg from 'pg'
 import { createBatcher, type BatchLimits } from '../batch.js'

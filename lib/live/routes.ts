@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { FloorParams, FloorStreamQuerystring, Params, Querystring } from '../../schemas/request.js'
+import { FloorParams, FloorStreamQuerystring, MAX_FLOOR_LIMIT, Params, Querystring } from '../../schemas/request.js'
 import { authorizeFloor, type Caller } from '../auth.js'
 import { AgentViewHead, FloorAgentHead, withLists, type Serialize } from '../body.js'
 import {
@@ -13,7 +13,7 @@ import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, Floor
 import { agentErrors, authenticate, authorizeAgent, commonErrors, errorBody, floorErrors, operationId, splitAgentGroupIds, type Authentication } from '../route-parts.js'
 import { ROUTE_URL } from '../route.js'
 import { FLOOR_ROUTE_URL } from '../floor-route.js'
-import { FLOOR_STREAM_MAX_AGENTS, floorRequest, type Hub, type ViewUpdate, type Watch } from './hub.js'
+import { floorRequest, type Hub, type ViewUpdate, type Watch } from './hub.js'
 import { expireAt, streamCounter } from './limits.js'
 import { LiveStream, type LiveEvent, type StreamSettings } from './stream.js'
 
@@ -179,7 +179,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       operationId: operationId(fastify.prefix, 'streamFloorActiveConversations'),
       security: securityRequirement,
       description:
-        `The floor route's agents, whole (at most ${FLOOR_STREAM_MAX_AGENTS}; more is a 400), kept fresh: first one \`event: view\` per agent ` +
+        `The floor route's agents, whole (at most ${MAX_FLOOR_LIMIT}; more is a 400), kept fresh: first one \`event: view\` per agent ` +
         'with exactly that agent\'s floor item (`{ agentId, ... }`), then an agent\'s item again whenever anything in it changed, and ' +
         '`event: remove` (data: `{"agentId": …}`) when an agent leaves the floor (deleted, or out of the floor\'s groups). An agent ' +
         `who joins it gets its first \`view\`. ${STREAM_RULES}`,
@@ -189,7 +189,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         200: eventStream('`event: view` (data: a floor item), `event: remove` (data: `{"agentId": …}`), `event: error` (data: an error body).'),
         ...streamErrors,
         400: errorBody('Invalid input, or a floor of more agents than a stream carries; the message says which.',
-          new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)),
+          new InvalidRequestError(`The floor has more than ${MAX_FLOOR_LIMIT} agents: narrow it with agentGroupId`)),
         ...floorErrors
       }
     },
@@ -205,7 +205,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         async () => {
           const readAt = Date.now()
           const page = await deps.readFloor(floorRequest(watch as Watch))
-          if (page.more) throw new InvalidRequestError(`The floor has more than ${FLOOR_STREAM_MAX_AGENTS} agents: narrow it with agentGroupId`)
+          if (page.more) throw new InvalidRequestError(`The floor has more than ${MAX_FLOOR_LIMIT} agents: narrow it with agentGroupId`)
           return { readAt, updates: page.agents.map(({ agentId, ...view }) => ({ agentId, view, readAt })) }
         },
         (updates) => {
