@@ -20,16 +20,12 @@ import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
-import { log, managerToken, median, startServer, stopServer, writeReport, type Server } from './runner.js'
+import { log, managerToken, startServer, stopServer, writeReport, type Server } from './runner.js'
+import { AGENTS, GROUPS, LIVE_SHAPE, STREAM, writersMix } from './writers.js'
 
-const STREAM = 'st-1'
-const AGENTS = 200
-const GROUPS = 20
 const CHANGES_PER_SECOND = Number(process.env.BENCH_LIVE_CHANGES ?? 5)
 const PHASE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 30)
 const MIX_ROUNDS = Number(process.env.BENCH_LIVE_ROUNDS ?? 4)
-const MIX_SECONDS = 5
-const WRITERS = 4
 const IDLE_STREAMS = Number(process.env.BENCH_LIVE_IDLE ?? 10_000)
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))] as number
@@ -129,54 +125,12 @@ async function costPerChange (server: Server, pool: pg.Pool, first: number): Pro
   }
 }
 
-/** One conversation's life, 5 autocommit statements. */
-async function life (client: pg.Client, id: string, n: number): Promise<void> {
-  const values = [STREAM, id]
-  await client.query(`INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)
-                      VALUES ($1, $2, 'chat', 'queued', 'Mix', 'Writer', 'ag-${n % GROUPS}', now(), now())`, values)
-  await client.query(`UPDATE conversations SET status = 'active', agent_id = 'a-${n % AGENTS}', accepted_at = now() WHERE stream_id = $1 AND id = $2`, values)
-  for (let reply = 0; reply < 2; reply++) {
-    await client.query('UPDATE conversations SET response_seconds_total = response_seconds_total + 5, response_count = response_count + 1, first_response_at = coalesce(first_response_at, now()) WHERE stream_id = $1 AND id = $2', values)
-  }
-  await client.query("UPDATE conversations SET status = 'closed', closed_at = now() WHERE stream_id = $1 AND id = $2", values)
-}
-
-const TRIGGERS = ['conversations_notify_on_insert', 'conversations_notify_on_update', 'conversations_notify_on_delete']
-
-/** The writers' mix with the triggers over without them, alternating rounds; the median of the rounds' ratios. */
-async function writersMix (url: string, admin: pg.Pool): Promise<{ ratio: number, rounds: string[] }> {
-  const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
-  let seq = 0
-  const run = async (seconds: number): Promise<number> => {
-    let lives = 0
-    const end = Date.now() + seconds * 1000
-    await Promise.all(writers.map(async (client) => {
-      while (Date.now() < end) { const n = seq++; await life(client, `mix-${n}`, n); lives++ }
-    }))
-    return lives / seconds
-  }
-  const setTriggers = async (on: boolean) => { for (const name of TRIGGERS) await admin.query(`ALTER TABLE conversations ${on ? 'ENABLE' : 'DISABLE'} TRIGGER ${name}`) }
-  await setTriggers(true); await run(2); await setTriggers(false); await run(2) // warm-up
-  const ratios: number[] = []
-  const rounds: string[] = []
-  for (let r = 0; r < MIX_ROUNDS; r++) {
-    const rate: Record<string, number> = {}
-    for (const on of r % 2 === 0 ? [true, false] : [false, true]) { await setTriggers(on); rate[String(on)] = await run(MIX_SECONDS) }
-    ratios.push((rate.true as number) / (rate.false as number))
-    rounds.push(`${(rate.true as number).toFixed(0)} / ${(rate.false as number).toFixed(0)} lives/s`)
-  }
-  await setTriggers(true)
-  await admin.query("DELETE FROM conversations WHERE stream_id = $1 AND id LIKE 'mix-%'", [STREAM])
-  for (const client of writers) await client.end()
-  return { ratio: median(ratios), rounds }
-}
-
 const rssMb = (server: Server) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))?.[1]) / 1024
 
 const database = await startBenchPostgres()
 try {
   log('seeding 200 agents …')
-  const url = await createDataSet(database.connectionString, 'live', [{ streams: 1, agentsPerStream: AGENTS, groupsPerStream: GROUPS, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3, ungroupedPerStream: 0 }])
+  const url = await createDataSet(database.connectionString, 'live', [LIVE_SHAPE])
   const pool = new pg.Pool({ connectionString: url, max: 2 })
   const server = await startServer(url)
   try {
@@ -198,10 +152,10 @@ try {
     agents = await openMany(server, 990, (i) => [agentPath(i % AGENTS), false], 10)
 
     log('writers\' mix, with and without the triggers, the gateway listening with its 1,000 streams …')
-    const withStreams = await writersMix(url, pool)
+    const withStreams = await writersMix(url, pool, MIX_ROUNDS)
     await closeAll([...floors, ...agents])
     log('… listening without streams …')
-    const listening = await writersMix(url, pool)
+    const listening = await writersMix(url, pool, MIX_ROUNDS)
 
     log(`${IDLE_STREAMS} idle streams …`)
     const rssBefore = rssMb(server)
@@ -213,7 +167,7 @@ try {
     const peak = await stopServer(server)
 
     log('… and nobody listening')
-    const quiet = await writersMix(url, pool)
+    const quiet = await writersMix(url, pool, MIX_ROUNDS)
     await pool.end()
 
     const p50 = percentile(delays, 0.5)

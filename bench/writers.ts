@@ -1,0 +1,60 @@
+import pg from 'pg'
+import type { DataSetShape } from '../support/data-sets.js'
+import { median } from './runner.js'
+
+// The writers' mix of npm run bench:live and npm run bench:triggers: what
+// migration 006's triggers cost the systems that write conversations. The
+// data set is the live bench's: stream st-1, agents a-0… and groups ag-0….
+
+export const STREAM = 'st-1'
+export const AGENTS = 200
+export const GROUPS = 20
+/** One stream of 200 agents in 20 groups, light views (about 6 conversations). */
+export const LIVE_SHAPE: DataSetShape = { streams: 1, agentsPerStream: AGENTS, groupsPerStream: GROUPS, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3, ungroupedPerStream: 0 }
+const WRITERS = 4
+const SECONDS = 5
+
+/** One conversation's life, 5 autocommit statements: queued, accepted, two replies, closed. */
+async function life (client: pg.Client, id: string, n: number): Promise<void> {
+  const values = [STREAM, id]
+  await client.query(`INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)
+                      VALUES ($1, $2, 'chat', 'queued', 'Mix', 'Writer', 'ag-${n % GROUPS}', now(), now())`, values)
+  await client.query(`UPDATE conversations SET status = 'active', agent_id = 'a-${n % AGENTS}', accepted_at = now() WHERE stream_id = $1 AND id = $2`, values)
+  for (let reply = 0; reply < 2; reply++) {
+    await client.query('UPDATE conversations SET response_seconds_total = response_seconds_total + 5, response_count = response_count + 1, first_response_at = coalesce(first_response_at, now()) WHERE stream_id = $1 AND id = $2', values)
+  }
+  await client.query("UPDATE conversations SET status = 'closed', closed_at = now() WHERE stream_id = $1 AND id = $2", values)
+}
+
+/**
+ * The mix from 4 connections at once, with the conversations' notify triggers
+ * (every trigger on conversations whose name says notify) over the same mix
+ * with them disabled, in alternating rounds of 5 s; the median of the rounds' ratios.
+ */
+export async function writersMix (url: string, admin: pg.Pool, rounds: number): Promise<{ ratio: number, rounds: string[] }> {
+  const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
+  const { rows: triggers } = await admin.query<{ name: string }>("SELECT tgname AS name FROM pg_trigger WHERE tgrelid = 'conversations'::regclass AND tgname LIKE '%notify%'")
+  let seq = 0
+  const run = async (seconds: number): Promise<number> => {
+    let lives = 0
+    const end = Date.now() + seconds * 1000
+    await Promise.all(writers.map(async (client) => {
+      while (Date.now() < end) { const n = seq++; await life(client, `mix-${n}`, n); lives++ }
+    }))
+    return lives / seconds
+  }
+  const setTriggers = async (on: boolean) => { for (const { name } of triggers) await admin.query(`ALTER TABLE conversations ${on ? 'ENABLE' : 'DISABLE'} TRIGGER ${name}`) }
+  await setTriggers(true); await run(2); await setTriggers(false); await run(2) // warm-up
+  const ratios: number[] = []
+  const figures: string[] = []
+  for (let r = 0; r < rounds; r++) {
+    const rate: Record<string, number> = {}
+    for (const on of r % 2 === 0 ? [true, false] : [false, true]) { await setTriggers(on); rate[String(on)] = await run(SECONDS) }
+    ratios.push((rate.true as number) / (rate.false as number))
+    figures.push(`${(rate.true as number).toFixed(0)} / ${(rate.false as number).toFixed(0)} lives/s`)
+  }
+  await setTriggers(true)
+  await admin.query("DELETE FROM conversations WHERE stream_id = $1 AND id LIKE 'mix-%'", [STREAM])
+  for (const client of writers) await client.end()
+  return { ratio: median(ratios), rounds: figures }
+}
