@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { PROJECT_ROOT } from './root.js'
 
 export interface DemoProcess {
   child: ChildProcessWithoutNullStreams
@@ -34,6 +35,5 @@ export async function spawnDemo (env: NodeJS.ProcessEnv): Promise<DemoProcess> {
 
 /** dist/examples/start.js, whether this file runs from examples/ (tests) or dist/examples/ (bench). */
 function startScript (): string {
-  const root = new URL('.', import.meta.url).pathname.replace(/(dist\/)?examples\/$/, '')
-  return `${root}dist/examples/start.js`
+  return `${PROJECT_ROOT}dist/examples/start.js`
 }

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
+import { PROJECT_ROOT } from './root.js'
 
-// examples/wallboard.html, whether this file runs from examples/ (tests) or dist/examples/ (npm start).
-const ROOT = new URL('.', import.meta.url).pathname.replace(/(dist\/)?examples\/$/, '')
-const PAGE = readFileSync(`${ROOT}examples/wallboard.html`, 'utf8')
+const PAGE = readFileSync(`${PROJECT_ROOT}examples/wallboard.html`, 'utf8')
 
 const escapeAttribute = (value: string): string => value.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;')
 
