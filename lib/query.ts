@@ -44,27 +44,17 @@ SELECT r.i AS "requestIndex",
        coalesce(al.active, '[]') AS "active",
        coalesce(q.queue, '[]')   AS "queue"`
 
+/** The agent row's columns the view reads: its groups and skills are kept on it (migration 007). */
+const AGENT_COLUMNS = 'a.first_name, a.last_name, a.prof_image, a.online_status, a.stream_id, a.id, a.group_ids, a.skill_ids'
+
 /** The request's agent; LIMIT keeps this a lookup by primary key per request, whatever the planner guesses of the requests. */
-const AGENT = `
+const AGENT = (streamId: string, agentId: string) => `
 CROSS JOIN LATERAL (
-  SELECT a.first_name, a.last_name, a.prof_image, a.online_status, a.stream_id, a.id
+  SELECT ${AGENT_COLUMNS}
   FROM agents a
-  WHERE a.stream_id = r.stream_id AND a.id = r.agent_id
+  WHERE a.stream_id = ${streamId} AND a.id = ${agentId}
   LIMIT 1
 ) a`
-
-/** The agent's groups (g) and skills (k), each an index-only range. */
-const GROUPS_AND_SKILLS = (streamId: string, agentId: string) => `
-CROSS JOIN LATERAL (
-  SELECT coalesce(array_agg(gm.agent_group_id), '{}') AS group_ids
-  FROM agent_group_members gm
-  WHERE gm.stream_id = ${streamId} AND gm.agent_id = ${agentId}
-) g
-CROSS JOIN LATERAL (
-  SELECT coalesce(array_agg(sk.skill_id), '{}') AS skill_ids
-  FROM agent_skills sk
-  WHERE sk.stream_id = ${streamId} AND sk.agent_id = ${agentId}
-) k`
 
 /**
  * Averages over the conversations the agent accepted inside the window (an
@@ -121,7 +111,7 @@ CROSS JOIN LATERAL (
   SELECT '[' || string_agg(c.item, ',' ORDER BY c.queued_at, c.id) || ']' AS queue
   FROM (
     SELECT c.id, c.queued_at, c.source, c.skill_ids, ${QUEUED_ITEM} AS item
-    FROM unnest(g.group_ids) AS gid (id)
+    FROM unnest(a.group_ids) AS gid (id)
     JOIN conversations c ON c.stream_id = a.stream_id AND c.status = 'queued' AND c.agent_group_id = gid.id
     WHERE r.conversation_groups IS NULL OR gid.id = ANY (r.conversation_groups)
     UNION ALL
@@ -129,7 +119,7 @@ CROSS JOIN LATERAL (
     FROM conversations c
     WHERE c.stream_id = a.stream_id AND c.status = 'queued' AND c.agent_group_id IS NULL AND r.conversation_groups IS NULL
   ) c
-  WHERE v.visible AND (r.source IS NULL OR c.source = r.source) AND c.skill_ids <@ k.skill_ids
+  WHERE v.visible AND (r.source IS NULL OR c.source = r.source) AND c.skill_ids <@ a.skill_ids
 ) q`
 
 /*
@@ -137,10 +127,9 @@ CROSS JOIN LATERAL (
  */
 export const AGENT_VIEWS_SQL = `${COLUMNS}
 FROM json_to_recordset($1::json) AS r (i int, stream_id text, agent_id text, source text, conversation_groups text[], agent_groups text[])
-${AGENT}
-${GROUPS_AND_SKILLS('a.stream_id', 'a.id')}
+${AGENT('r.stream_id', 'r.agent_id')}
 CROSS JOIN LATERAL (
-  SELECT r.agent_groups IS NULL OR g.group_ids && r.agent_groups AS visible
+  SELECT r.agent_groups IS NULL OR a.group_ids && r.agent_groups AS visible
 ) v
 ${METRICS('$2')}
 ${ACTIVE_LIST}
@@ -179,8 +168,8 @@ WITH page AS (
   ) p
 ),
 r AS MATERIALIZED (
-  SELECT page.i, $1::text AS stream_id, page.agent_id, $4::text AS source, $3::text[] AS conversation_groups, g.group_ids, k.skill_ids
-  FROM page ${GROUPS_AND_SKILLS('$1', 'page.agent_id')}
+  SELECT page.i, page.agent_id, $4::text AS source, $3::text[] AS conversation_groups, a.*
+  FROM page ${AGENT('$1', 'page.agent_id')}
   WHERE page.i <= $6
 ),
 -- The queued conversations of the page's groups (those $3 keeps) and the stream's ungrouped ones (unless $3), each as its list item.
@@ -210,7 +199,7 @@ q AS (
 ${COLUMNS},
        (SELECT count(*) FROM page) > $6 AS more
 FROM r
-${AGENT}
+CROSS JOIN LATERAL (SELECT r.first_name, r.last_name, r.prof_image, r.online_status, r.stream_id, r.id) a
 CROSS JOIN LATERAL (SELECT true AS visible) v
 ${METRICS('$7')}
 ${ACTIVE_LIST}

@@ -68,7 +68,10 @@ t.test('its skills and a skill\'s new name reach the conversation\'s row, and so
 t.test('agents, their groups and their skills', async (t) => {
   t.same(await noticesOf(() => db.pool.query("UPDATE agents SET online_status = 'busy' WHERE stream_id = 's1' AND id = 'a2'")), [{ s: 's1', a: ['a2'], g: [], u: false, m: false }])
   t.same(await noticesOf(() => insert(db.pool, 'agent_group_members', [{ stream_id: 's1', agent_group_id: 'g1', agent_id: 'a2' }])),
-    [{ s: 's1', a: ['a2'], g: ['g1'], u: false, m: true }], 'a membership: the agent and the group (a group\'s floor gains it)')
+    // Migration 007 keeps the agent's group ids on its row: that UPDATE of agents tells of the agent first.
+    [{ s: 's1', a: ['a2'], g: [], u: false, m: false }, { s: 's1', a: ['a2'], g: ['g1'], u: false, m: true }],
+    'a membership: the agent and the group (a group\'s floor gains it)')
+  // The skills' notice and the one of 007's UPDATE of the agent row are the same text: NOTIFY sends it once.
   t.same(await noticesOf(() => db.pool.query("DELETE FROM agent_skills WHERE stream_id = 's1' AND agent_id = 'a1'")), [{ s: 's1', a: ['a1'], g: [], u: false, m: false }])
   t.same(await noticesOf(() => insertStream(db.pool, 's1', { agents: [{ id: 'a3' }] })), [{ s: 's1', a: ['a3'], g: [], u: false, m: false }], 'a new agent')
 })
