@@ -199,6 +199,7 @@ q AS (
 ${COLUMNS},
        (SELECT count(*) FROM page) > $6 AS more
 FROM r
+-- r carries the agent row, looked up once: a names its columns for the parts shared with the agent statement.
 CROSS JOIN LATERAL (SELECT r.first_name, r.last_name, r.prof_image, r.online_status, r.stream_id, r.id) a
 CROSS JOIN LATERAL (SELECT true AS visible) v
 ${METRICS('$7')}
