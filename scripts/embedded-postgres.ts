@@ -185,7 +185,11 @@ function runnableBinaries (binaries: string, parent: string, account: Account): 
   if (failure === undefined) return binaries
   if (canRun(binaries, currentAccount()) === undefined) { // this process can: root, and the account cannot reach them
     const copy = join(parent, 'postgresql')
-    linkTree(binaries, copy)
+    try {
+      linkTree(binaries, copy)
+    } catch (error) {
+      throw copyFailure(error, binaries)
+    }
     if (canRun(copy, account) === undefined) return copy
     throw new EmbeddedPostgresError('temp-directory', `the OS user \`${account.name}\` that PostgreSQL runs as can reach its binaries neither where npm installed them (${binaries}) nor in the temp directory ${tmpdir()}: set TMPDIR to a directory every user may enter, such as /tmp, ${DATABASE_URL_HINT}`)
   }
@@ -199,6 +203,7 @@ function canRun (binaries: string, account: Account): string | undefined {
   return result.status === 0 ? undefined : lastLine(result.stderr).replace(/^.*?: /, '') // "error while loading shared libraries: …"
 }
 
+/** A copy of the tree `from` at `to`: hard links, or copies where `to` is on another file system. */
 function linkTree (from: string, to: string): void {
   mkdirSync(to, { mode: 0o755 })
   for (const entry of readdirSync(from)) {
@@ -210,12 +215,22 @@ function linkTree (from: string, to: string): void {
     else {
       try {
         linkSync(source, target)
-      } catch {
-        copyFileSync(source, target) // another file system
+      } catch (error) {
+        if (errorCode(error) !== 'EXDEV') throw error // a full or read-only file system: a copy would fail too
+        copyFileSync(source, target)
         chmodSync(target, stat.mode & 0o777)
       }
     }
   }
+}
+
+/** Why the binaries could not be linked or copied into the run's directory (its removal is the caller's). */
+function copyFailure (error: unknown, binaries: string): EmbeddedPostgresError {
+  const code = errorCode(error)
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new EmbeddedPostgresError('disk-full', `no space left in the temp directory ${tmpdir()} for PostgreSQL's binaries, which the OS user that runs it cannot reach where npm installed them (${describe(error)}): free some space there or set TMPDIR to another directory every user may enter, ${DATABASE_URL_HINT}`)
+  }
+  return new EmbeddedPostgresError('temp-directory', `cannot link or copy PostgreSQL's binaries from ${binaries} into the temp directory ${tmpdir()} (${describe(error)}): set TMPDIR to a writable directory every user may enter, such as /tmp, check the binaries with npm ci, ${DATABASE_URL_HINT}`)
 }
 
 /** A new cluster in `data`, superuser postgres with password authentication. */

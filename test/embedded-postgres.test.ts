@@ -2,7 +2,7 @@
 // directory only root may enter), and every way it cannot start is one clear
 // line naming the cause and what to do, with nothing left behind: here through
 // the launcher, then through `npm start`.
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { EmbeddedPostgresError, startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
+import { EmbeddedPostgresError, osAccount, startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 
 const execFileAsync = promisify(execFile)
 const isRoot = process.getuid?.() === 0
@@ -66,6 +66,26 @@ async function busyPort (t: Test): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
+/**
+ * A copy of the package's binaries in a fresh directory under `under`: mode 0o700
+ * puts them where only root may enter (as a clone in /root is), 0o755 where every
+ * user may. Tests that depend on where the binaries are say so with this, rather
+ * than depending on where the clone is.
+ */
+async function binariesIn (t: Test, mode: number, under = BASE_TEMP): Promise<string> {
+  const dir = mkdtempSync(join(under, 'binaries-'))
+  chmodSync(dir, mode)
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const binaries = join(dir, 'native')
+  await execFileAsync('cp', ['-a', packageBinaries, binaries])
+  return binaries
+}
+
+/** Files and directories in a tree. */
+function entriesIn (dir: string): number {
+  return readdirSync(dir, { recursive: true }).length
+}
+
 t.test('it starts, answers, pauses, resumes and leaves nothing behind', async (t) => {
   await inTempDir(t, async (dir) => {
     const database = await startEmbeddedPostgres()
@@ -93,10 +113,7 @@ t.test('it starts, answers, pauses, resumes and leaves nothing behind', async (t
 
 for (const [where, fileSystem] of [['on the same file system: hard links', undefined], ['on another file system: a copy', 'size=200m,mode=0700']] as const) {
   t.test(`as root, from binaries in a directory only root may enter (a clone in /root), ${where}`, { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
-    const privateDir = fileSystem === undefined ? mkdtempSync(join(BASE_TEMP, 'private-clone-')) : await tmpfs(t, fileSystem) // both 0700
-    if (fileSystem === undefined) t.teardown(() => { rmSync(privateDir, { recursive: true, force: true }) })
-    const binaries = join(privateDir, 'native')
-    await execFileAsync('cp', ['-a', packageBinaries, binaries])
+    const binaries = await binariesIn(t, 0o700, fileSystem === undefined ? BASE_TEMP : await tmpfs(t, fileSystem))
     await inTempDir(t, async (dir) => {
       const database = await startEmbeddedPostgres({}, { binaries })
       const client = new pg.Client({ connectionString: database.connectionString })
@@ -203,18 +220,16 @@ t.test('no OS user to run as, and none can be created', { skip: isRoot ? false :
   })
 })
 
-t.test('as root, a temp directory the postgres user cannot enter', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
+t.test('as root, a temp directory the postgres user cannot enter, binaries it can', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
+  const binaries = await binariesIn(t, 0o755)
   await inTempDir(t, async (dir) => {
-    await failsCleanly(t, dir, async () => await startEmbeddedPostgres(), 'data-directory',
+    await failsCleanly(t, dir, async () => await startEmbeddedPostgres({}, { binaries }), 'data-directory',
       /^PostgreSQL cannot write its data directory .*\/data \(it runs as the OS user `postgres`, which must be able to enter every directory above it\): set TMPDIR/)
   }, 0o700)
 })
 
 t.test('as root, neither the binaries nor the temp directory reachable by the postgres user', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
-  const privateDir = mkdtempSync(join(BASE_TEMP, 'private-clone-'))
-  t.teardown(() => { rmSync(privateDir, { recursive: true, force: true }) })
-  const binaries = join(privateDir, 'native')
-  await execFileAsync('cp', ['-a', packageBinaries, binaries])
+  const binaries = await binariesIn(t, 0o700)
   await inTempDir(t, async (dir) => {
     await failsCleanly(t, dir, async () => await startEmbeddedPostgres({}, { binaries }), 'temp-directory',
       /^the OS user `postgres` that PostgreSQL runs as can reach its binaries neither where npm installed them .* nor in the temp directory/)
@@ -233,17 +248,54 @@ async function tmpfs (t: Test, options: string): Promise<string> {
 }
 
 t.test('a full temp directory', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
-  const full = await tmpfs(t, 'size=1m,mode=1777')
-  useTempDir(t, full)
-  const error = await startEmbeddedPostgres().then(() => undefined, (error: unknown) => error)
-  t.match(error, { reason: 'disk-full', message: /^no space left for the database in .*: free some space in the temp directory or set TMPDIR to another one, or set DATABASE_URL/ })
-  t.same(readdirSync(full), [], 'nothing left behind')
+  const noSpaceForTheDatabase = /^no space left for the database in .*: free some space in the temp directory or set TMPDIR to another one, or set DATABASE_URL/
+  const noSpaceForTheBinaries = /^no space left in the temp directory .* for PostgreSQL's binaries, which the OS user that runs it cannot reach where npm installed them \(ENOSPC: no space left on device\): free some space there or set TMPDIR to another directory every user may enter, or set DATABASE_URL/
 
-  // So full that not even the password file fits.
-  writeFileSync(join(full, 'filler'), Buffer.alloc(1024 * 1024))
-  const tooFull = await startEmbeddedPostgres().then(() => undefined, (error: unknown) => error)
-  t.match(tooFull, { reason: 'disk-full', message: /\(ENOSPC: no space left on device\): set TMPDIR to a writable directory with free space/ })
-  t.same(readdirSync(full), ['filler'], 'nothing left behind')
+  t.test('binaries the postgres user can reach: initdb finds no space', async (t) => {
+    const binaries = await binariesIn(t, 0o755)
+    const full = await tmpfs(t, 'size=1m,mode=1777')
+    useTempDir(t, full)
+    await failsCleanly(t, full, async () => await startEmbeddedPostgres({}, { binaries }), 'disk-full', noSpaceForTheDatabase)
+  })
+
+  t.test('binaries only root may reach, on another file system: their copy finds no space', async (t) => {
+    const binaries = await binariesIn(t, 0o700)
+    const full = await tmpfs(t, 'size=1m,mode=1777')
+    useTempDir(t, full)
+    await failsCleanly(t, full, async () => await startEmbeddedPostgres({}, { binaries }), 'disk-full', noSpaceForTheBinaries)
+  })
+
+  t.test('binaries only root may reach, on the same file system: their hard links find no inode', async (t) => {
+    // tmpfs counts a hard link against nr_inodes: room for the binaries and the run's directory, not for their links.
+    const fileSystem = await tmpfs(t, `size=200m,mode=1777,nr_inodes=${entriesIn(packageBinaries) + 20}`)
+    const binaries = await binariesIn(t, 0o700, fileSystem)
+    const temp = mkdtempSync(join(fileSystem, 'temp-'))
+    chmodSync(temp, 0o755)
+    useTempDir(t, temp)
+    await failsCleanly(t, temp, async () => await startEmbeddedPostgres({}, { binaries }), 'disk-full', noSpaceForTheBinaries)
+  })
+
+  t.test('so full that not even the password file fits', async (t) => {
+    const full = await tmpfs(t, 'size=1m,mode=1777')
+    writeFileSync(join(full, 'filler'), Buffer.alloc(1024 * 1024))
+    useTempDir(t, full)
+    const tooFull = await startEmbeddedPostgres().then(() => undefined, (error: unknown) => error)
+    t.match(tooFull, { reason: 'disk-full', message: /\(ENOSPC: no space left on device\): set TMPDIR to a writable directory with free space/ })
+    t.same(readdirSync(full), ['filler'], 'nothing left behind')
+  })
+})
+
+t.test('as root, a temp directory whose path leaves no room for the binaries\' copy', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
+  const binaries = await binariesIn(t, 0o700)
+  await inTempDir(t, async (dir) => {
+    // About 4,000 characters: the run's directory fits under PATH_MAX (4,096), the binaries' deepest files do not.
+    let deep = dir
+    while (deep.length < 4000) deep = join(deep, 'd'.repeat(Math.min(200, 4000 - deep.length)))
+    mkdirSync(deep, { recursive: true })
+    useTempDir(t, deep)
+    await failsCleanly(t, deep, async () => await startEmbeddedPostgres({}, { binaries }), 'temp-directory',
+      /^cannot link or copy PostgreSQL's binaries from .* into the temp directory .* \(ENAMETOOLONG: name too long\): set TMPDIR to a writable directory every user may enter, such as \/tmp, check the binaries with npm ci, or set DATABASE_URL/)
+  })
 })
 
 t.test('a read-only temp directory', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
@@ -283,10 +335,19 @@ t.test('npm start: one clear line, exit 1, nothing left behind', async (t) => {
 })
 
 t.test('npm start as root with a temp directory the postgres user cannot enter', { skip: isRoot ? false : ROOT_ONLY }, async (t) => {
+  // npm start runs the binaries where npm installed them: which error comes first depends on where this clone is.
+  const postgres = osAccount('postgres')
+  const reachable = spawnSync(join(packageBinaries, 'bin', 'postgres'), ['--version'], { uid: postgres.uid, gid: postgres.gid }).status === 0
   await inTempDir(t, async (dir) => {
     const { code, stderr } = await npmStart({ TMPDIR: dir })
     t.equal(code, 1)
-    t.match(stderr, /^npm start: the demo could not start: PostgreSQL cannot write its data directory .* \(it runs as the OS user `postgres`.*\): set TMPDIR to a directory it can write, such as \/tmp, or set DATABASE_URL/)
+    if (reachable) {
+      t.match(stderr, /^npm start: the demo could not start: PostgreSQL cannot write its data directory .* \(it runs as the OS user `postgres`.*\): set TMPDIR to a directory it can write, such as \/tmp, or set DATABASE_URL/,
+        'a clone the postgres user can reach: its data directory is what it cannot write')
+    } else {
+      t.match(stderr, /^npm start: the demo could not start: the OS user `postgres` that PostgreSQL runs as can reach its binaries neither where npm installed them \(.*\) nor in the temp directory .*: set TMPDIR to a directory every user may enter, such as \/tmp, or set DATABASE_URL/,
+        'a clone under a directory only root may enter: the binaries are what it cannot reach')
+    }
     t.equal(stderr.split('\n').length, 2, 'one line')
     t.same(readdirSync(dir), [])
   }, 0o700)
