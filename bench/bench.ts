@@ -7,8 +7,8 @@
 // BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_CURVE_SECONDS (5).
 import { cpus, totalmem } from 'node:os'
 import pg from 'pg'
-import { encodeCursor } from '../lib/cursor.js'
-import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/query.js'
+import { encodeCursor } from '../lib/routes/cursor.js'
+import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/sql/views.js'
 import { BUSY, conversationCount, CURVE, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { BASELINE, load as loadWith, log, managerToken, median, startServer, stopServer, writeReport, type Figures, type Target } from './runner.js'

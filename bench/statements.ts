@@ -6,7 +6,7 @@
 // statements alone". About 3 minutes.
 // Env: DATABASE_URL (default: embedded PostgreSQL), STATEMENTS_ROUNDS (4).
 import pg from 'pg'
-import { AGENT_VIEWS_SQL, FLOOR_VIEWS_SQL, requestsParameter } from '../lib/query.js'
+import { AGENT_VIEWS_SQL, FLOOR_VIEWS_SQL, requestsParameter } from '../lib/sql/views.js'
 import { BUSY, LARGE, type DataSetShape } from '../support/data-sets.js'
 import { processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'

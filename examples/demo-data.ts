@@ -58,7 +58,8 @@ FROM (VALUES
   ('c-1254', 'call', 'queued', 'Noah',   'Klein',  NULL, 'ag-5678', NULL, 300, 290, NULL, NULL, NULL, 0.0, 0),
   ('c-1100', 'chat', 'closed', 'Olivia', 'White',  NULL, 'ag-1234', 'a-1234', 7300, 7290, 7200, 7150, 7100, 150.0, 3),
   ('c-1101', 'call', 'closed', 'Liam',   'Green',  NULL, 'ag-1234', 'a-1234', 3700, 3650, 3600, 3550, 3510, 40.0, 1),
-  ('c-1102', 'chat', 'closed', 'Ava',    'Black',  NULL, NULL,      'a-1234', 200000, 199990, 199900, 199800, 199000, 900.0, 2)
+  ('c-1102', 'chat', 'closed', 'Ava',    'Black',  NULL, NULL,      'a-1234', 200000, 199990, 199900, 199800, 199000, 900.0, 2),
+  ('c-1103', 'call', 'closed', 'Mia',    'Fischer', NULL, 'ag-5678', NULL,    960, 950, NULL, NULL, 880, 0.0, 0)
 ) AS c (id, source, status, first_name, last_name, prof_image, agent_group_id, agent_id,
         started, queued, accepted, first_response, closed, reply_seconds, replies);
 

@@ -98,11 +98,12 @@ export interface FloorScope {
  * The floor's rules, from the token and the request alone: managers only;
  * `agentGroupId` within a group-scoped token's groups, whose floor is those
  * groups when none is asked. Each agent's view is then the one the agent route
- * gives the same token and filters.
+ * gives the same token and filters. The groups' metrics follow the same rules
+ * (`what` names them in the 403).
  */
-export function authorizeFloor (caller: Caller, params: FloorParams, query: FloorQuerystring): FloorScope {
+export function authorizeFloor (caller: Caller, params: FloorParams, query: Pick<FloorQuerystring, 'agentGroupId'>, what = 'the floor'): FloorScope {
   if (!caller.streamIds.includes(params.streamId)) throw new ForbiddenError('Not allowed to read this stream')
-  if (caller.role !== 'manager') throw new ForbiddenError('Only a manager may read the floor')
+  if (caller.role !== 'manager') throw new ForbiddenError(`Only a manager may read ${what}`)
   const requested = query.agentGroupId ?? null
   const allowed = caller.agentGroupIds
   if (allowed === null) return { floorGroups: requested, conversationGroups: requested }

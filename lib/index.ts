@@ -7,10 +7,13 @@ import { callerKey, type Caller } from './auth.js'
 import { createPool, warnOfMissingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
-import { readAgentViews, readFloor, readGroupMembers, type FloorRequest, type ReadAgentViews } from './query.js'
+import { readAgentViews, readFloor, readGroupMembers, type FloorRequest, type ReadAgentViews } from './sql/views.js'
 import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
-import { registerFloorRoute } from './floor-route.js'
-import { registerRoute } from './route.js'
+import { registerFloorRoute } from './routes/floor.js'
+import { registerGroupMetricsRoute } from './routes/group-metrics.js'
+import { readGroupMetrics, type GroupMetricsRequest } from './sql/group-metrics.js'
+import { MAX_METRICS_GROUPS } from '../schemas/request.js'
+import { registerRoute } from './routes/agent.js'
 import { registerLive } from './live/index.js'
 
 // Each registration verifies with its own @fastify/jwt under a namespace of its
@@ -67,9 +70,12 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   // The statements, on a pool or a router of pools.
   const viewsOn = (on: OnPool): ReadAgentViews => async (requests) => await on((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements))
   const floorOn = (on: OnPool) => async (request: FloorRequest) => await on((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements))
+  const groupMetricsOn = (on: OnPool) => async (request: GroupMetricsRequest) =>
+    await on((target) => readGroupMetrics(target, request, metricsWindowSeconds, MAX_METRICS_GROUPS, preparedStatements))
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
   registerRoute(fastify, { ...authentication, read: viewsOn(onPool), batching })
   registerFloorRoute(fastify, { ...authentication, readFloor: floorOn(onPool), batching })
+  registerGroupMetricsRoute(fastify, { ...authentication, readGroupMetrics: groupMetricsOn(onPool) })
   if (live !== null) {
     if (!preparedStatements && live.connectionString === undefined) {
       fastify.log.warn('fastify-active-conversations: behind a transaction-mode pooler (preparedStatements: false) LISTEN gets no session of its own: ' +
@@ -121,7 +127,8 @@ export default activeConversations
 export { activeConversations }
 export { migrate, MIGRATIONS_DIRECTORY, type MigrateOptions } from './migrate.js'
 export type { ActiveConversationsOptions, Algorithm, JwtOptions } from './options.js'
-export { ROUTE_URL } from './route.js'
-export { FLOOR_ROUTE_URL } from './floor-route.js'
+export { ROUTE_URL } from './routes/agent.js'
+export { FLOOR_ROUTE_URL } from './routes/floor.js'
+export { GROUP_METRICS_ROUTE_URL } from './routes/group-metrics.js'
 export { RETRY_AFTER_SECONDS } from './errors.js'
 export { securitySchemes } from './openapi.js'

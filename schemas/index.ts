@@ -1,6 +1,6 @@
 export { ID_PATTERN, ONLINE_STATUSES, SOURCES, type OnlineStatus, type Source } from './common.js'
-export { FloorParams, FloorQuerystring, MAX_AGENT_GROUP_IDS, MAX_FLOOR_LIMIT, Params, Querystring } from './request.js'
-export { ActiveConversation, AgentView, Floor, FloorAgent, QueuedConversation, Skill } from './response.js'
+export { FloorParams, FloorQuerystring, GroupMetricsQuerystring, MAX_AGENT_GROUP_IDS, MAX_FLOOR_LIMIT, MAX_METRICS_GROUPS, Params, Querystring } from './request.js'
+export { ActiveConversation, AgentCounts, AgentView, Floor, FloorAgent, GroupFigures, GroupMetrics, QueuedConversation, Skill, TotalFigures, UngroupedFigures } from './response.js'
 export { ErrorResponse } from './error.js'
 export { VENDOR_SAMPLE_RESPONSE } from './example.js'
 export { TokenClaims } from './claims.js'

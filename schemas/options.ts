@@ -105,7 +105,7 @@ export const ActiveConversationsOptions = Type.Object({
     errorMessage: 'must be true or false'
   })),
   jwt: JwtOptions,
-  metricsWindowSeconds: Type.Optional(integer(1, 366 * 86_400, 'The metrics average the conversations accepted in this many seconds up to now.', { default: 86_400 })),
+  metricsWindowSeconds: Type.Optional(integer(1, 366 * 86_400, 'The agent metrics average the conversations accepted, and the queue metrics count the conversations queued, in this many seconds up to now.', { default: 86_400 })),
   poolMax: ownPoolInteger(1, 1000, 'most connections.', { default: 10 }),
   connectionTimeoutMillis: ownPoolInteger(1, 600_000, 'a request waits this long for a connection, then gets 503.', { default: 2000 }),
   statementTimeoutMillis: ownPoolInteger(1, 600_000, 'Postgres cancels the statement after this long; the request gets 503.', { default: 2000 }),

@@ -65,3 +65,24 @@ export type FloorQuerystring = Static<typeof FloorQuerystring>
 /** The floor stream's query: the floor route's, whole (no `limit`, no `cursor`). */
 export const FloorStreamQuerystring = Type.Omit(FloorQuerystring, ['limit', 'cursor'], { additionalProperties: false })
 export type FloorStreamQuerystring = Static<typeof FloorStreamQuerystring>
+
+export const GroupMetricsQuerystring = Type.Object(
+  {
+    agentGroupId: agentGroupIds(
+      'The groups to report (unknown ones are left out); absent: every group of the stream, or the token\'s `agentGroupIds` for a group-scoped manager.'
+    ),
+    source: Type.Optional(StringEnum(SOURCES, { description: 'Narrows every conversation figure to one source; the agent counts are not narrowed. Absent means both.' })),
+    serviceLevelSeconds: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 3600,
+      default: 20,
+      description: 'The service level\'s target: a conversation answered within this many seconds of being queued counts as answered in time.',
+      examples: [20]
+    }))
+  },
+  { additionalProperties: false }
+)
+export type GroupMetricsQuerystring = Static<typeof GroupMetricsQuerystring>
+
+/** At most this many groups in one metrics answer (an unrestricted manager's whole stream). */
+export const MAX_METRICS_GROUPS = 500

@@ -102,3 +102,106 @@ export const Floor = Type.Object(
   }
 )
 export type Floor = Static<typeof Floor>
+
+const count = (description: string) => Type.Integer({ minimum: 0, description })
+const nullableAverage = (description: string) =>
+  Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: `${description} Whole seconds, rounded half up; null when none qualifies.` })
+
+/** The figures of a queue: what waits and is handled now, and the metrics window's cohort. */
+const queueFigures = {
+  waiting: count('Conversations with status `queued` now.'),
+  longestWaitTime: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+    description: 'Seconds since the longest waiting of them was queued, floored; null when none waits.'
+  }),
+  active: count('Conversations with status `active` now.')
+}
+const cohortFigures = {
+  offered: count('Conversations queued inside the metrics window (rolling, up to now), whatever their status: the cohort.'),
+  answered: count('Of the cohort, those accepted by an agent.'),
+  abandoned: count('Of the cohort, those closed without being accepted.'),
+  averageSpeedOfAnswer: nullableAverage('Mean time from queued to accepted, over `answered`.'),
+  serviceLevel: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
+    description: 'Answered within `serviceLevelSeconds` of being queued, divided by `answered + abandoned`: from 0 to 1, 4 decimals; null when both are 0.',
+    examples: [0.8667]
+  }),
+  averageHandleTime: nullableAverage('Mean time from accepted to closed, over the cohort\'s answered and closed.')
+}
+
+export const AgentCounts = Type.Object(
+  {
+    available: count('Members whose `onlineStatus` is `available`.'),
+    busy: count('Members whose `onlineStatus` is `busy`.'),
+    away: count('Members whose `onlineStatus` is `away`.'),
+    offline: count('Members whose `onlineStatus` is `offline`.')
+  },
+  { additionalProperties: false, description: 'Agents by presence, each counted once.' }
+)
+export type AgentCounts = Static<typeof AgentCounts>
+
+export const GroupFigures = Type.Object(
+  {
+    agentGroupId: Id('The group.', 'ag-1234'),
+    name: Type.String({ description: 'The group\'s name.', examples: ['Sales'] }),
+    ...queueFigures,
+    agents: AgentCounts,
+    ...cohortFigures
+  },
+  { additionalProperties: false, description: 'One group\'s queue: its conversations and its members.' }
+)
+export type GroupFigures = Static<typeof GroupFigures>
+
+export const UngroupedFigures = Type.Object(
+  { ...queueFigures, ...cohortFigures },
+  { additionalProperties: false, description: 'The conversations routed to no group, which any agent may take.' }
+)
+export type UngroupedFigures = Static<typeof UngroupedFigures>
+
+export const TotalFigures = Type.Object(
+  { ...queueFigures, agents: AgentCounts, ...cohortFigures },
+  {
+    additionalProperties: false,
+    description: 'Everything in `groups` and `ungrouped` together, each conversation and each agent counted once (an agent in two groups is one agent).'
+  }
+)
+export type TotalFigures = Static<typeof TotalFigures>
+
+const EXAMPLE_COHORT = { offered: 42, answered: 36, abandoned: 4, averageSpeedOfAnswer: 14, serviceLevel: 0.775, averageHandleTime: 312 }
+
+export const GroupMetrics = Type.Object(
+  {
+    groups: Type.Array(GroupFigures, { description: 'The groups, in ascending `agentGroupId` (byte order).' }),
+    ungrouped: Type.Union([UngroupedFigures, Type.Null()], {
+      description: 'The ungrouped queue: for a manager of the whole stream asking for no `agentGroupId`; null otherwise.'
+    }),
+    totals: TotalFigures
+  },
+  {
+    additionalProperties: false,
+    description: 'A wallboard\'s queue figures: per group, for the ungrouped queue, and in total. Durations use the database clock, one instant for the whole answer.',
+    examples: [{
+      groups: [{
+        agentGroupId: 'ag-1234',
+        name: 'Sales',
+        waiting: 3,
+        longestWaitTime: 47,
+        active: 5,
+        agents: { available: 2, busy: 5, away: 1, offline: 4 },
+        ...EXAMPLE_COHORT
+      }],
+      ungrouped: { waiting: 1, longestWaitTime: 12, active: 0, offered: 2, answered: 1, abandoned: 0, averageSpeedOfAnswer: 8, serviceLevel: 1, averageHandleTime: null },
+      totals: {
+        waiting: 4,
+        longestWaitTime: 47,
+        active: 5,
+        agents: { available: 2, busy: 5, away: 1, offline: 4 },
+        offered: 44,
+        answered: 37,
+        abandoned: 4,
+        averageSpeedOfAnswer: 14,
+        serviceLevel: 0.7805,
+        averageHandleTime: 312
+      }
+    }]
+  }
+)
+export type GroupMetrics = Static<typeof GroupMetrics>

@@ -22,6 +22,12 @@ export interface DataSetShape {
   queuedPerGroup: number
   /** busy: queued conversations of no group, per stream (light: 0; its two come from groups 0 and 1). */
   ungroupedPerStream: number
+  /**
+   * Closed conversations per group queued in the last day besides (default 0): a
+   * wallboard's cohort. Five in six answered by the group's members after 3 to
+   * 40 s, one in six abandoned after 5 to 90 s.
+   */
+  recentPerGroup?: number
 }
 
 /** 10,000 agents in 1,000 groups over 10 streams, 20 skills each, 1,003,000 conversations; a few (3) queued per group. */
@@ -33,7 +39,7 @@ export const SMALL: DataSetShape = { streams: 1, agentsPerStream: 100, groupsPer
  * About 1,000,000 conversations like LARGE, with busy views: 2 to 4 active, 10 to 20 of the
  * agent's groups' queue and some ungrouped ones it may take, about 21 a view.
  */
-export const BUSY: DataSetShape = { kind: 'busy', streams: 10, agentsPerStream: 1000, groupsPerStream: 100, skillsPerStream: 30, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 9, ungroupedPerStream: 20 }
+export const BUSY: DataSetShape = { kind: 'busy', streams: 10, agentsPerStream: 1000, groupsPerStream: 100, skillsPerStream: 30, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 9, ungroupedPerStream: 20, recentPerGroup: 60 }
 
 /** The curve's points: busy-kind streams of 100 agents whose views hold about this many conversations, one stream each. */
 export const CURVE: Array<{ conversationsPerView: number, shape: DataSetShape }> = [
@@ -53,7 +59,8 @@ export function randomAgent (shape: DataSetShape): { streamId: string, agentId: 
 export function conversationCount (shape: DataSetShape): number {
   const agents = shape.streams * shape.agentsPerStream
   const ungrouped = shape.streams * shape.ungroupedPerStream
-  return agents * shape.closedPerAgent + shape.streams * activePerStream(shape) + shape.streams * shape.groupsPerStream * shape.queuedPerGroup + ungrouped
+  return agents * shape.closedPerAgent + shape.streams * activePerStream(shape) +
+    shape.streams * shape.groupsPerStream * (shape.queuedPerGroup + (shape.recentPerGroup ?? 0)) + ungrouped
 }
 
 /** Busy agents handle one fewer to one more than activePerAgent, by agent (none when it is 0). */
@@ -71,7 +78,7 @@ function activePerStream (shape: DataSetShape): number {
  * shape's numbers come in as parameters, named in p.
  */
 const PARAMETERS = `WITH p AS (SELECT $1::int AS streams, $2::int AS agents, $3::int AS groups, $4::int AS skills, $5::int AS closed,
-                              $6::int AS active, $7::int AS queued, $8::int AS first, $9::int AS ungrouped)`
+                              $6::int AS active, $7::int AS queued, $8::int AS first, $9::int AS ungrouped, $10::int AS recent)`
 const STREAMS = 'generate_series(p.first, p.first + p.streams - 1) s'
 const AGENTS = 'generate_series(0, p.agents - 1) i'
 /** The shape's own streams, for statements that read what was inserted (shapes may share a database). */
@@ -122,6 +129,20 @@ const seedSql = (busy: boolean): string[] => [
           now() - interval '30 minutes' * n, now() - interval '30 minutes' * n + interval '10 seconds', 40, 2
    FROM p, ${STREAMS}, ${AGENTS},
         generate_series(1, ${busy ? 'CASE WHEN p.active = 0 THEN 0 ELSE p.active - 1 + i % 3 END' : 'p.active'}) n`,
+  // The last day's cohort of each group: conversation n is answered by the group's member
+  // a-<g + groups * (n mod members)> (agent i is in group i mod groups), unless one in six: abandoned.
+  `INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, agent_id,
+                              started_at, queued_at, accepted_at, first_response_at, closed_at, response_seconds_total, response_count)
+   ${PARAMETERS}
+   SELECT 'st-' || s, 'r-' || g || '-' || n, CASE WHEN n % 2 = 0 THEN 'chat' ELSE 'call' END, 'closed', 'Cus' || n, 'Recent' || g,
+          'ag-' || g, CASE WHEN NOT x.abandoned THEN 'a-' || (g + p.groups * (n % greatest(1, p.agents / p.groups))) END,
+          x.t - interval '5 seconds', x.t,
+          CASE WHEN NOT x.abandoned THEN x.t + make_interval(secs => 3 + (n * 7) % 38) END,
+          CASE WHEN NOT x.abandoned THEN x.t + make_interval(secs => 10 + (n * 7) % 38) END,
+          x.t + make_interval(secs => CASE WHEN x.abandoned THEN 5 + (n * 13) % 86 ELSE 120 + (n * 31) % 600 END),
+          CASE WHEN x.abandoned THEN 0 ELSE 60 END, CASE WHEN x.abandoned THEN 0 ELSE 2 END
+   FROM p, ${STREAMS}, generate_series(0, p.groups - 1) g, generate_series(1, p.recent) n,
+        LATERAL (SELECT n % 6 = 0 AS abandoned, now() - interval '22 hours' * random() - interval '1 hour' + interval '0' * n AS t) AS x`,
   // Queued: per group. Light: in groups 0 and 1 the first is routed to no group instead, so that
   // every stream, large or small, has two ungrouped conversations: the same per-agent work.
   // Busy: every stream has p.ungrouped conversations of no group besides.
@@ -159,7 +180,7 @@ const seedSql = (busy: boolean): string[] => [
 /** Fills a migrated database with a data set of this shape (its streams must be new there), then ANALYZEs it. */
 export async function seed (pool: pg.Pool, shape: DataSetShape): Promise<void> {
   const values = [shape.streams, shape.agentsPerStream, shape.groupsPerStream, shape.skillsPerStream, shape.closedPerAgent,
-    shape.activePerAgent, shape.queuedPerGroup, shape.firstStream ?? 1, shape.ungroupedPerStream]
+    shape.activePerAgent, shape.queuedPerGroup, shape.firstStream ?? 1, shape.ungroupedPerStream, shape.recentPerGroup ?? 0]
   for (const sql of seedSql(shape.kind === 'busy')) await pool.query(sql, values)
   await pool.query('VACUUM ANALYZE')
 }

@@ -1,7 +1,7 @@
 // Every error status with its one documented body: 400, 404, 500, 503.
 import t from 'tap'
 import pg from 'pg'
-import { AGENT_VIEWS_STATEMENT } from '../lib/query.js'
+import { AGENT_VIEWS_STATEMENT } from '../lib/sql/views.js'
 import { freshDatabase } from './helpers/database.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'

@@ -4,7 +4,7 @@
 // before its window ends, a read that fails) made to happen on purpose.
 import t from 'tap'
 import { createHub, VIEWS_PER_STATEMENT, type Watch, type ViewUpdate } from '../lib/live/hub.js'
-import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/query.js'
+import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/sql/views.js'
 import { freshDatabase } from './helpers/database.js'
 import { insertStream } from './helpers/rows.js'
 import { seedWorld, STREAM, OTHER_STREAM } from './helpers/world.js'

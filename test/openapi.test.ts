@@ -17,6 +17,7 @@ const committed: Json = JSON.parse(readFileSync(new URL('../openapi.json', impor
 const sample: Json = JSON.parse(readFileSync(new URL('./fixtures/vendor-sample.json', import.meta.url), 'utf8'))
 const PATH = '/public/{streamId}/analytics/manager/agent/{agentId}/active-conversations'
 const FLOOR_PATH = '/public/{streamId}/analytics/manager/agents/active-conversations'
+const METRICS_PATH = '/public/{streamId}/analytics/manager/agent-groups/metrics'
 const lintConfig = await createConfig({ extends: ['recommended'] })
 
 /** Every problem @redocly/openapi-core's recommended rules find, as "severity rule: message at pointer". */
@@ -87,6 +88,24 @@ t.test('what the document says of the floor route', async (t) => {
   t.same(operation.security, [{ activeConversationsAuthHeader: [] }, { activeConversationsBearer: [] }])
 })
 
+t.test('what the document says of the queue metrics route', async (t) => {
+  const operation = committed.paths[METRICS_PATH].get
+  t.equal(operation.summary, 'Queue metrics of agent groups')
+  t.equal(operation.operationId, 'getAgentGroupsMetrics')
+  const parameter = (name: string) => operation.parameters.find((p: Json) => p.name === name && p.in === 'query')
+  t.same(operation.parameters.map((p: Json) => `${p.in as string}:${p.name as string}`).sort(), ['path:streamId', 'query:agentGroupId', 'query:serviceLevelSeconds', 'query:source'])
+  t.match(parameter('serviceLevelSeconds'), { required: false, example: 20, schema: { type: 'integer', minimum: 1, maximum: 3600, default: 20 } })
+  const ok = operation.responses['200'].content['application/json']
+  t.same(Object.keys(ok.schema.properties), ['groups', 'ungrouped', 'totals'])
+  t.same(Object.keys(ok.example.groups[0]), Object.keys(ok.schema.properties.groups.items.properties), 'the example has every field of a group, in order')
+  t.match(ok.schema.properties.totals.description, /each agent counted once/)
+  t.match(operation.responses['400'].content['application/json'].examples, { FAC_ERR_INVALID_REQUEST: { value: { message: /more than 500 agent groups/ } } })
+  for (const status of ['400', '401', '403', '429', '500', '503']) {
+    t.same(operation.responses[status].content['application/json'].schema, { $ref: '#/components/schemas/ActiveConversationsError' }, `${status} has the shared error schema`)
+  }
+  t.notOk(operation.responses['404'], 'no 404: an unknown group is left out')
+})
+
 t.test('twice under two prefixes, in a gateway with documented routes of its own', async (t) => {
   const gateway = Fastify()
   const pool = new pg.Pool()
@@ -131,5 +150,13 @@ t.test('a live answer through the demo gateway matches the document\'s own 200 s
   const floor = await (await fetch(new URL(demo.url).origin + '/public/st-606c43de5e00ca5f4e27e38a/analytics/manager/agents/active-conversations', { headers: { auth: demo.token } })).json()
   t.same(floor.agents.map((agent: Json) => agent.agentId), ['a-1234', 'a-2345', 'a-3456'], 'a real floor')
   t.ok(validateFloor(floor), `valid: ${JSON.stringify(validateFloor.errors)}`)
+
+  t.same(served.paths[METRICS_PATH], committed.paths[METRICS_PATH], 'the queue metrics route too')
+  const validateMetrics = ajv.compile(served.paths[METRICS_PATH].get.responses['200'].content['application/json'].schema)
+  const metrics = await (await fetch(new URL(demo.url).origin + '/public/st-606c43de5e00ca5f4e27e38a/analytics/manager/agent-groups/metrics', { headers: { auth: demo.token } })).json()
+  t.same(metrics.groups.map((group: Json) => [group.agentGroupId, group.name, group.waiting]), [['ag-1234', 'Sales', 3], ['ag-5678', 'Support', 1]], 'real figures')
+  t.match(metrics.totals, { waiting: 5, abandoned: 1, agents: { available: 1, busy: 1, away: 1, offline: 0 } })
+  t.ok(validateMetrics(metrics), `valid: ${JSON.stringify(validateMetrics.errors)}`)
+  t.notOk(validateMetrics({ ...metrics, totals: { ...metrics.totals, serviceLevel: 2 } }), 'and its schema would notice a share above 1')
   t.notOk(validateFloor({ ...floor, agents: [{ ...floor.agents[0], extra: 1 }] }), 'and its schema would notice a field it does not know')
 })

@@ -4,7 +4,8 @@
 // conversations or agents, for one request, a batch of several, and floor pages.
 import t, { type Test } from 'tap'
 import pg from 'pg'
-import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, FLOOR_VIEWS_SQL, FLOOR_VIEWS_STATEMENT, readAgentViews, readFloor, requestsParameter, type AgentViewRequest, type FloorRequest } from '../lib/query.js'
+import { AGENT_VIEWS_SQL, AGENT_VIEWS_STATEMENT, FLOOR_VIEWS_SQL, FLOOR_VIEWS_STATEMENT, readAgentViews, readFloor, requestsParameter, type AgentViewRequest, type FloorRequest } from '../lib/sql/views.js'
+import { GROUP_METRICS_SQL, GROUP_METRICS_STATEMENT, readGroupMetrics, type GroupMetricsRequest } from '../lib/sql/group-metrics.js'
 import { conversationCount, randomAgent, seed, type DataSetShape } from '../support/data-sets.js'
 import { freshDatabase } from './helpers/database.js'
 
@@ -124,4 +125,37 @@ t.test('through pg, the floor statement settles on the generic plan after five c
     t.equal(page.more, true)
   }
   t.same(await planCounts(pool, FLOOR_VIEWS_STATEMENT), [{ generic: 7, custom: 5 }])
+})
+
+const metrics = (more: Partial<GroupMetricsRequest> = {}): GroupMetricsRequest =>
+  ({ streamId: 'st-1', groups: null, ungrouped: true, source: undefined, serviceLevelSeconds: 20, ...more })
+const metricsCases: Array<[string, GroupMetricsRequest]> = [
+  ['every group of a stream, and the ungrouped queue', metrics()],
+  ['three groups, one source', metrics({ streamId: 'st-2', groups: ['ag-1', 'ag-2', 'ag-3'], ungrouped: false, source: 'call' })]
+]
+for (const mode of ['force_generic_plan', 'force_custom_plan']) {
+  t.test(`the groups' metrics, ${mode}`, async (t) => {
+    const literal = (value: unknown) => value === null ? 'NULL' : Array.isArray(value) ? `ARRAY[${value.map(escapeLiteral).join(', ')}]` : typeof value === 'number' || typeof value === 'boolean' ? String(value) : escapeLiteral(value as string)
+    const explained = await plans(mode, 'text, text[], text, boolean, int, int, int', GROUP_METRICS_SQL, metricsCases.map(([, request]) =>
+      [request.streamId, request.groups, request.source ?? null, request.ungrouped, 86_400, request.serviceLevelSeconds, 500].map(literal).join(', ')))
+    metricsCases.forEach(([what], i) => {
+      const plan = explained[i] as string
+      t.match(plan, /Index (Only )?Scan using conversations_queued_by_group/, `${what}: what waits, by index`)
+      t.match(plan, /Index (Only )?Scan using conversations_active_by_group/, `${what}: what is handled, by index`)
+      t.match(plan, /Index Only Scan using conversations_by_group_queued/, `${what}: the cohort from the index alone`)
+      t.match(plan, /Index (Only )?Scan using agent_group_members_\w+ on agent_group_members/, `${what}: each group's members by index`)
+      t.notMatch(plan, /Seq Scan on (conversations|agents|agent_group_members)/, `${what}: no sequential scan of conversations, agents or members`)
+    })
+  })
+}
+
+t.test('through pg, the groups\' metrics statement settles on the generic plan after five calls', async (t) => {
+  const pool = new pg.Pool({ connectionString: db.connectionString, max: 1 })
+  t.teardown(() => pool.end())
+  for (let i = 0; i < 12; i++) {
+    const groups = i % 3 === 0 ? null : [`ag-${i}`, `ag-${i + 10}`]
+    const result = await readGroupMetrics(pool, metrics({ streamId: `st-${1 + i % 2}`, groups, ungrouped: groups === null }), 86_400, 500)
+    t.equal(result === 'too-many' ? -1 : result.groups.length, groups === null ? 50 : 2, `call ${i}: every group asked for`)
+  }
+  t.same(await planCounts(pool, GROUP_METRICS_STATEMENT), [{ generic: 7, custom: 5 }])
 })

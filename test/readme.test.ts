@@ -1,7 +1,7 @@
 // The README's field table says what the response schema says.
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { AgentView, Skill } from '../schemas/index.js'
+import { AgentView, GroupFigures, Skill } from '../schemas/index.js'
 import { optionRows } from './helpers/options-table.js'
 
 type Schema = { type?: string, anyOf?: Schema[], properties?: Record<string, Schema>, items?: Schema, $ref?: string }
@@ -37,4 +37,15 @@ t.test('the options table of the README is the options schema: names, types, def
     .filter((line) => line.startsWith('| `'))
     .map((line) => line.slice(2, -2).split(/ (?<!\\)\| /))
   t.same(documented, optionRows(), 'same rows, same order (npm run build && node dist/scripts/options-table.js prints them)')
+})
+
+t.test('the queue metrics table of the README lists every figure of a group, in order, with its type', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const table = /<!-- group-figures:start -->([\s\S]*?)<!-- group-figures:end -->/.exec(readme)?.[1] ?? ''
+  const documented = table.split('\n')
+    .map((line) => /^\| `([^`]+)` \| ([^|]+?) \|/.exec(line))
+    .filter((match) => match !== null)
+    .map((match) => [match[1], match[2]] as [string, string])
+  const figures = fields(GroupFigures as Schema).filter(([path]) => !['agentGroupId', 'name'].includes(path) && !path.startsWith('agents.'))
+  t.same(documented, figures, 'same figures, same order, same types')
 })

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
-import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../query.js'
+import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
 import type { Change } from './listener.js'
 
 /*

@@ -1,14 +1,14 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Params, Querystring } from '../schemas/request.js'
-import { AgentView } from '../schemas/response.js'
-import type { Caller } from './auth.js'
-import { AgentNotFoundError, ForbiddenError } from './errors.js'
-import { securityRequirement } from './openapi.js'
-import { createBatcher, type BatchLimits } from './batch.js'
-import { AgentViewHead, withLists } from './body.js'
-import type { ReadAgentViews } from './query.js'
-import { agentErrors, authenticate, authorizeAgent, commonErrors, operationId, splitAgentGroupIds, type Authentication } from './route-parts.js'
+import { Params, Querystring } from '../../schemas/request.js'
+import { AgentView } from '../../schemas/response.js'
+import type { Caller } from '../auth.js'
+import { AgentNotFoundError, ForbiddenError } from '../errors.js'
+import { securityRequirement } from '../openapi.js'
+import { createBatcher, type BatchLimits } from '../batch.js'
+import { AgentViewHead, withLists } from './bodies.js'
+import type { ReadAgentViews } from '../sql/views.js'
+import { agentErrors, authenticate, authorizeAgent, commonErrors, operationId, splitAgentGroupIds, type Authentication } from './parts.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
@@ -49,7 +49,7 @@ export function registerRoute (fastify: FastifyInstance, { read, callers, verify
       if (view === null) throw new AgentNotFoundError()
       if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
       reply.header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8')
-      // A JSON string with a JSON content type is sent as it is: see lib/body.ts.
+      // A JSON string with a JSON content type is sent as it is: see lib/routes/bodies.ts.
       return await (reply as FastifyReply).send(withLists(reply.compileSerializationSchema(AgentViewHead, '200'), view))
     }
   })

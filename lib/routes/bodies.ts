@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { AgentView, FloorAgent } from '../schemas/response.js'
-import type { AgentViewText } from './query.js'
+import { AgentView, FloorAgent } from '../../schemas/response.js'
+import type { AgentViewText } from '../sql/views.js'
 
 /*
  * The 200 bodies, from the schemas and the statement's JSON text. The agent's

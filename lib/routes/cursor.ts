@@ -1,5 +1,5 @@
-import { ID_PATTERN } from '../schemas/common.js'
-import { InvalidRequestError } from './errors.js'
+import { ID_PATTERN } from '../../schemas/common.js'
+import { InvalidRequestError } from '../errors.js'
 
 /*
  * The floor's cursor: the last agent id of a page, base64url-encoded. It is a

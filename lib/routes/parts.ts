@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponse } from '../schemas/error.js'
-import type { Params, Querystring } from '../schemas/request.js'
-import { authorize, callerFromClaims, extractToken, type Caller, type Scope } from './auth.js'
-import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from './errors.js'
+import { ErrorResponse } from '../../schemas/error.js'
+import { MAX_METRICS_GROUPS, type Params, type Querystring } from '../../schemas/request.js'
+import { authorize, callerFromClaims, extractToken, type Caller, type Scope } from '../auth.js'
+import { AgentNotFoundError, DatabaseUnavailableError, ForbiddenError, InternalError, InvalidRequestError, RateLimitedError, UnauthorizedError } from '../errors.js'
 
 /** What both routes share: where callers are kept, and how a token is verified. */
 export interface Authentication {
@@ -79,6 +79,13 @@ export const agentErrors = {
 /** The floor routes' own error status (GET and its stream), for the docs. */
 export const floorErrors = {
   403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
+}
+
+/** The group metrics routes' own error statuses (GET and its stream), for the docs. */
+export const groupMetricsErrors = {
+  400: errorBody('Invalid input, or a stream of more groups than one answer reports; the message says which.',
+    new InvalidRequestError(`The stream has more than ${MAX_METRICS_GROUPS} agent groups: name the ones to report with agentGroupId`)),
+  403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the groups\' metrics'))
 }
 
 /**

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import type { Source } from '../schemas/common.js'
-import type { AgentView } from '../schemas/response.js'
-import type { Scope } from './auth.js'
+import type { Source } from '../../schemas/common.js'
+import type { AgentView } from '../../schemas/response.js'
+import type { Scope } from '../auth.js'
+import { statementName } from './statement-name.js'
 
 /*
  * The views of several agents in one statement, one round trip. Each agent's
@@ -207,18 +207,8 @@ ${ACTIVE_LIST}
 LEFT JOIN q ON q.i = r.i
 `
 
-/**
- * The prepared statement's name: pg prepares it once per connection. The hash
- * makes a changed text a new name, so two versions of the plugin can share a pool.
- * With `preparedStatements: false` (a transaction-mode pooler hands each
- * statement any server connection) the statements go unnamed, planned on each call.
- */
 export const AGENT_VIEWS_STATEMENT = statementName('agent-views', AGENT_VIEWS_SQL)
 export const FLOOR_VIEWS_STATEMENT = statementName('floor-views', FLOOR_VIEWS_SQL)
-
-function statementName (what: string, sql: string): string {
-  return `fastify-active-conversations/${what}/${createHash('sha256').update(sql).digest('hex').slice(0, 12)}`
-}
 
 export interface AgentViewRequest {
   streamId: string
@@ -237,7 +227,7 @@ export type AgentViewResult = AgentViewText | null | 'forbidden'
 /**
  * An agent's view as the statement returns it: the agent's fields, and its two
  * lists as JSON text, built by the statement in the schema's order (the routes
- * splice them into the body: lib/body.ts).
+ * splice them into the body: lib/routes/bodies.ts).
  */
 export type AgentViewText = Omit<AgentView, 'active' | 'queue'> & { active: string, queue: string }
 
