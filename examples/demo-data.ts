@@ -9,7 +9,8 @@ export const OTHER_STREAM_ID = 'st-0therstream000000000000'
  * A deterministic demo: the same rows every time, with times relative to the
  * database clock so that the durations read like a live contact center.
  * Amanda (a-1234, Sales group, skills Sales and Billing) is handling two
- * conversations; the queue holds five, of which she can take three.
+ * conversations; the queue holds five, of which she can take three. Sales
+ * answered its four of the last day within 20 s; Support lost a call.
  */
 // Constants only, no input: the stream ids are written out (DEMO_STREAM_ID, OTHER_STREAM_ID).
 const DEMO_SQL = `
@@ -49,15 +50,15 @@ SELECT 'st-606c43de5e00ca5f4e27e38a', id, source, status, first_name, last_name,
        now() - make_interval(secs => accepted), now() - make_interval(secs => first_response),
        now() - make_interval(secs => closed), reply_seconds, replies
 FROM (VALUES
-  ('c-1233', 'call', 'active', 'Maria',  'Garcia', NULL, 'ag-1234', 'a-1234', 1090, 1080, 1020, 1000, NULL, 60.0, 2),
-  ('c-1240', 'chat', 'active', 'John',   'Doe',    'https://example.com/avatars/john-doe.png', 'ag-1234', 'a-1234', 400, 395, 300, 290, NULL, 25.0, 1),
+  ('c-1233', 'call', 'active', 'Maria',  'Garcia', NULL, 'ag-1234', 'a-1234', 1090, 1035, 1020, 1000, NULL, 60.0, 2),
+  ('c-1240', 'chat', 'active', 'John',   'Doe',    'https://example.com/avatars/john-doe.png', 'ag-1234', 'a-1234', 400, 310, 300, 290, NULL, 25.0, 1),
   ('c-1250', 'chat', 'queued', 'Aiko',   'Tanaka', NULL, 'ag-1234', NULL, 125, 120, NULL, NULL, NULL, 0.0, 0),
   ('c-1251', 'call', 'queued', 'Luis',   'Moreno', NULL, 'ag-1234', NULL, 70, 65, NULL, NULL, NULL, 0.0, 0),
   ('c-1252', 'chat', 'queued', 'Emma',   'Brown',  NULL, NULL,      NULL, 45, 40, NULL, NULL, NULL, 0.0, 0),
   ('c-1253', 'chat', 'queued', 'Sofia',  'Rossi',  NULL, 'ag-1234', NULL, 200, 190, NULL, NULL, NULL, 0.0, 0),
   ('c-1254', 'call', 'queued', 'Noah',   'Klein',  NULL, 'ag-5678', NULL, 300, 290, NULL, NULL, NULL, 0.0, 0),
-  ('c-1100', 'chat', 'closed', 'Olivia', 'White',  NULL, 'ag-1234', 'a-1234', 7300, 7290, 7200, 7150, 7100, 150.0, 3),
-  ('c-1101', 'call', 'closed', 'Liam',   'Green',  NULL, 'ag-1234', 'a-1234', 3700, 3650, 3600, 3550, 3510, 40.0, 1),
+  ('c-1100', 'chat', 'closed', 'Olivia', 'White',  NULL, 'ag-1234', 'a-1234', 7300, 7212, 7200, 7150, 7100, 150.0, 3),
+  ('c-1101', 'call', 'closed', 'Liam',   'Green',  NULL, 'ag-1234', 'a-1234', 3700, 3615, 3600, 3550, 3510, 40.0, 1),
   ('c-1102', 'chat', 'closed', 'Ava',    'Black',  NULL, NULL,      'a-1234', 200000, 199990, 199900, 199800, 199000, 900.0, 2),
   ('c-1103', 'call', 'closed', 'Mia',    'Fischer', NULL, 'ag-5678', NULL,    960, 950, NULL, NULL, 880, 0.0, 0)
 ) AS c (id, source, status, first_name, last_name, prof_image, agent_group_id, agent_id,

@@ -88,7 +88,8 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
     const token = sign({ sub: 'demo-manager', role: 'manager', streamIds: [DEMO_STREAM_ID] })
     const floorPath = `/public/${DEMO_STREAM_ID}/analytics/manager/agents/active-conversations`
-    registerWallboard(gateway, { token, streamId: DEMO_STREAM_ID, eventsPath: `${floorPath}/events` })
+    const metricsPath = `/public/${DEMO_STREAM_ID}/analytics/manager/agent-groups/metrics`
+    registerWallboard(gateway, { token, streamId: DEMO_STREAM_ID, eventsPath: `${floorPath}/events`, metricsPath: `${metricsPath}/events?serviceLevelSeconds=20` })
     const address = await gateway.listen({ host: options.host, port: options.port })
     if (options.writerIntervalMillis !== undefined && options.writerIntervalMillis > 0) {
       const writing = new pg.Pool({ connectionString, max: 1 })

@@ -91,7 +91,8 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
       reads: {
         views: viewsOn(onPrimary),
         floor: floorOn(onPrimary),
-        members: async (streamId, groups) => await onPrimary((target) => readGroupMembers(target, streamId, groups, preparedStatements))
+        members: async (streamId, groups) => await onPrimary((target) => readGroupMembers(target, streamId, groups, preparedStatements)),
+        groupMetrics: groupMetricsOn(onPrimary)
       },
       batching
     })

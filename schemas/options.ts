@@ -61,7 +61,7 @@ export const RateLimitOptions = Type.Object({
 export type RateLimitOptions = Static<typeof RateLimitOptions>
 
 export const LiveOptions = Type.Object({
-  enabled: Type.Optional(Type.Boolean({ default: true, description: 'The two `/events` routes and their listening connection.', errorMessage: 'must be true or false' })),
+  enabled: Type.Optional(Type.Boolean({ default: true, description: 'The three `/events` routes and their listening connection.', errorMessage: 'must be true or false' })),
   connectionString: Type.Optional(Type.String({
     minLength: 1,
     description: 'Where the listening connection (one, outside the pools) connects: straight to the primary, never through a ' +
@@ -74,7 +74,8 @@ export const LiveOptions = Type.Object({
   retryMillis: Type.Optional(integer(100, 600_000, '`retry:` told to clients: how long an EventSource waits before it connects again.', { default: 3000 })),
   maxStreams: Type.Optional(integer(1, 1_000_000, 'Most streams open on this registration; beyond, 503.', { default: 10_000 })),
   maxStreamsPerCaller: Type.Optional(integer(1, 100_000, "Most streams open per token subject (tokens without `sub`: per stream list); beyond, 429.", { default: 20 })),
-  maxUnsentBytes: Type.Optional(integer(1024, 1_073_741_824, 'A client that does not read is dropped once this much waits to be sent to it.', { default: 1_048_576 }))
+  maxUnsentBytes: Type.Optional(integer(1024, 1_073_741_824, 'A client that does not read is dropped once this much waits to be sent to it.', { default: 1_048_576 })),
+  metricsIntervalMillis: Type.Optional(integer(100, 600_000, 'The queue metrics streams are read again at least this often, changes or not: the metrics window moves with the clock.', { default: 10_000 }))
 }, {
   description: 'Live views over server-sent events (see [Live views](#live-views)).',
   readmeDefault: 'on',

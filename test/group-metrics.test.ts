@@ -74,6 +74,12 @@ const G2 = {
   offered: 3, answered: 2, abandoned: 0, averageSpeedOfAnswer: 23, serviceLevel: 0.5, averageHandleTime: 53
 }
 const G3 = { agentGroupId: 'g3', name: 'Group g3', waiting: 0, longestWaitTime: null, active: 0, agents: noAgents, ...noCohort }
+/** A manager of g2 and g3. */
+const G2_AND_G3 = {
+  groups: [G2, G3],
+  ungrouped: null,
+  totals: { waiting: 1, longestWaitTime: 10, active: 0, agents: { available: 1, busy: 0, away: 1, offline: 0 }, offered: 3, answered: 2, abandoned: 0, averageSpeedOfAnswer: 23, serviceLevel: 0.5, averageHandleTime: 53 }
+}
 const UNGROUPED = { waiting: 1, longestWaitTime: 60, active: 0, offered: 2, answered: 0, abandoned: 1, averageSpeedOfAnswer: null, serviceLevel: 0, averageHandleTime: null }
 
 /** The answer, its wait times checked against what they were at insertion (they tick while the test runs) and then set to them. */
@@ -153,12 +159,7 @@ t.test('agentGroupId picks the groups (unknown ones left out), without the ungro
 t.test('a group-scoped manager: its groups, never the ungrouped queue, nothing outside', async (t) => {
   const token = managerToken([QUEUES], ['g2', 'g3'])
   const body = (await get(metricsUrl(QUEUES), token)).json()
-  const expected = {
-    groups: [G2, G3],
-    ungrouped: null,
-    totals: { waiting: 1, longestWaitTime: 10, active: 0, agents: { available: 1, busy: 0, away: 1, offline: 0 }, offered: 3, answered: 2, abandoned: 0, averageSpeedOfAnswer: 23, serviceLevel: 0.5, averageHandleTime: 53 }
-  }
-  t.same(settled(t, body, expected), expected)
+  t.same(settled(t, body, G2_AND_G3), G2_AND_G3)
   const outside = await get(metricsUrl(QUEUES, 'agentGroupId=g1,g2'), token)
   t.equal(outside.statusCode, 403)
   t.same(outside.json(), { statusCode: 403, code: 'FAC_ERR_FORBIDDEN', error: 'Forbidden', message: "agentGroupId names a group outside the token's agentGroupIds" })
@@ -197,4 +198,11 @@ t.test('at most 500 groups: more is a 400 that says to name them; named, they ar
   t.same(named.json().groups.map((group: typeof G1) => group.agentGroupId), ['g000', 'g500'])
   await db.pool.query('DELETE FROM agent_groups WHERE stream_id = $1 AND id = $2', [stream, 'g500'])
   t.equal((await get(metricsUrl(stream), token)).json().groups.length, 500, 'exactly 500: answered')
+})
+
+t.test('with preparedStatements: false (behind a transaction-mode pooler), the same answer from an unnamed statement', async (t) => {
+  const unprepared = await gateway(t, { pool: db.pool, metricsWindowSeconds: WINDOW_SECONDS, preparedStatements: false })
+  const response = await unprepared.inject({ url: metricsUrl(QUEUES), headers: { auth: managerToken([QUEUES], ['g2', 'g3']) } })
+  t.equal(response.statusCode, 200)
+  t.same(settled(t, response.json(), G2_AND_G3), G2_AND_G3)
 })

@@ -3,7 +3,8 @@
 // that streams meet only by chance (a change during a read, a stream closed
 // before its window ends, a read that fails) made to happen on purpose.
 import t from 'tap'
-import { createHub, VIEWS_PER_STATEMENT, type Watch, type ViewUpdate } from '../lib/live/hub.js'
+import { createHub, VIEWS_PER_STATEMENT, type MetricsUpdate, type MetricsWatch, type Watch, type ViewUpdate } from '../lib/live/hub.js'
+import { readGroupMetrics, type GroupMetricsRequest } from '../lib/sql/group-metrics.js'
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/sql/views.js'
 import { freshDatabase } from './helpers/database.js'
 import { insertStream } from './helpers/rows.js'
@@ -19,12 +20,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 function readsOnTheDatabase () {
   const batches: AgentViewRequest[][] = []
   const floorReads: Array<Parameters<typeof readFloor>[1]> = []
+  const metricsReads: GroupMetricsRequest[] = []
   const state = { hold: false, release: () => {}, fail: false }
   let reading: () => void = () => {}
   const started = () => new Promise<void>((resolve) => { reading = resolve })
   return {
     batches,
     floorReads,
+    metricsReads,
     state,
     started,
     reads: {
@@ -36,7 +39,12 @@ function readsOnTheDatabase () {
         return await readAgentViews(db.pool, requests, 86_400)
       },
       floor: async (request: Parameters<typeof readFloor>[1]) => { floorReads.push(request); return await readFloor(db.pool, request, 86_400) },
-      members: async (streamId: string, groups: string[]) => await readGroupMembers(db.pool, streamId, groups)
+      members: async (streamId: string, groups: string[]) => await readGroupMembers(db.pool, streamId, groups),
+      groupMetrics: async (request: GroupMetricsRequest) => {
+        metricsReads.push(request)
+        if (state.fail) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
+        return await readGroupMetrics(db.pool, request, 86_400, 500)
+      }
     }
   }
 }
@@ -60,7 +68,7 @@ const logger = Fastify({ logger: { level: 'warn', stream: log.stream } }).log
 
 t.test('a change during a read waits for it, then goes in the next read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const a2 = agentWatch(STREAM, 'a2')
@@ -83,7 +91,7 @@ t.test('a change during a read waits for it, then goes in the next read', async 
 
 t.test('notices of one window merge: one read, each view once', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const again = agentWatch(STREAM, 'a1') // a second screen on the same view
@@ -101,7 +109,7 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
 
 t.test('two streams with the same agent id in one window: each gets its own stream\'s view, never the other\'s', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -117,7 +125,7 @@ t.test('two streams with the same agent id in one window: each gets its own stre
 
 t.test('a floor read again whole is read once for every screen that shows it', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const floor = (agentGroups: string[] | null) => {
     const watch = {
@@ -143,7 +151,7 @@ t.test('a floor read again whole is read once for every screen that shows it', a
 t.test('a refresh of more views than one statement reads: one statement after another, every view delivered', async (t) => {
   await insertStream(db.pool, 'st-many', { agents: Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => ({ id: `m-${i}` })) })
   const reads = readsOnTheDatabase()
-  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
   for (const watch of watches) hub.add(watch)
@@ -155,7 +163,7 @@ t.test('a refresh of more views than one statement reads: one statement after an
 
 t.test('a stream closed before its window ends is not read for', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   hub.add(a1)
@@ -168,7 +176,7 @@ t.test('a stream closed before its window ends is not read for', async (t) => {
 
 t.test('a failed read: every watch of its streams is told, and the changes are read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, log: logger })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -195,11 +203,67 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
 
 t.test('closed: changes are dropped, nothing more is read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
   hub.add(agentWatch(STREAM, 'a1'))
   hub.change({ s: STREAM, a: ['a1'] })
   hub.close()
   hub.change({ s: STREAM, a: ['a1'] })
   await sleep(50)
   t.same(db.batches, [])
+})
+
+function metricsWatch (streamId: string, groups: string[] | null): MetricsWatch & { received: MetricsUpdate[], errors: number } {
+  const watch = {
+    streamId,
+    metrics: { streamId, groups, ungrouped: groups === null, source: undefined, serviceLevelSeconds: 20 },
+    received: [] as MetricsUpdate[],
+    errors: 0,
+    deliver (updates: MetricsUpdate[]) { watch.received.push(...updates) },
+    unavailable () { watch.errors++ }
+  }
+  return watch
+}
+
+t.test('metrics watches: read on any change of their stream, once per distinct request, and by the clock', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, log: logger })
+  t.teardown(() => { hub.close() })
+  const [whole, again, g1, other] = [metricsWatch(STREAM, null), metricsWatch(STREAM, null), metricsWatch(STREAM, ['g1']), metricsWatch(OTHER_STREAM, null)]
+  for (const watch of [whole, again, g1, other]) hub.add(watch)
+  hub.change({ s: STREAM, a: ['a1'] }) // an active conversation of a1's: which group it is in is not said
+  await sleep(60)
+  t.equal(db.metricsReads.length, 2, 'two distinct requests of the changed stream, two reads; none of the other stream')
+  t.same([whole, again, g1, other].map((watch) => watch.received.length), [1, 1, 1, 0])
+  t.equal(whole.received[0]?.metrics, again.received[0]?.metrics, 'one read for both screens')
+  t.same(g1.received[0]?.metrics !== 'too-many' && g1.received[0]?.metrics.groups.map((group) => group.agentGroupId), ['g1'])
+  t.equal(db.batches.length, 0, 'no agent view was read')
+
+  await sleep(200) // one tick of the clock: every metrics watch again, of every stream
+  t.same([whole, again, g1, other].map((watch) => watch.received.length), [2, 2, 2, 1])
+
+  hub.remove(other)
+  for (const watch of [whole, again, g1]) hub.remove(watch)
+  const reads = db.metricsReads.length
+  await sleep(200)
+  t.equal(db.metricsReads.length, reads, 'no metrics watch: the clock stops')
+})
+
+t.test('a metrics read that fails: its watches are told, then read again', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger })
+  t.teardown(() => { hub.close() })
+  const watch = metricsWatch(STREAM, null)
+  hub.add(watch)
+  db.state.fail = true
+  hub.change({ s: STREAM, a: ['a1'] })
+  await sleep(25)
+  t.equal(watch.errors, 1, 'told the database is unavailable')
+  db.state.fail = false
+  await sleep(60)
+  t.equal(watch.received.length, 1, 'then the figures, at the retry')
+  hub.unavailableAll()
+  t.equal(watch.errors, 2, 'told when the listener is down')
+  hub.refreshAll()
+  await sleep(30)
+  t.equal(watch.received.length, 2, 'and read again when it is back')
 })

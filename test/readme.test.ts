@@ -20,14 +20,18 @@ function fields (schema: Schema, prefix = ''): Array<[string, string]> {
   return rows
 }
 
-t.test('the API table of the README lists every field of the 200 body with its type', async (t) => {
+/** The first two cells (a field's path and its type) of each row of the README's table between `<!-- name:start -->` and `<!-- name:end -->`. */
+function documentedFields (name: string): Array<[string, string]> {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const table = /<!-- api-fields:start -->([\s\S]*?)<!-- api-fields:end -->/.exec(readme)?.[1] ?? ''
-  const documented = table.split('\n')
+  const table = new RegExp(`<!-- ${name}:start -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme)?.[1] ?? ''
+  return table.split('\n')
     .map((line) => /^\| `([^`]+)` \| ([^|]+?) \|/.exec(line))
     .filter((match) => match !== null)
     .map((match) => [match[1], match[2]] as [string, string])
-  t.same(documented, fields(AgentView as Schema), 'same fields, same order, same types')
+}
+
+t.test('the API table of the README lists every field of the 200 body with its type', async (t) => {
+  t.same(documentedFields('api-fields'), fields(AgentView as Schema), 'same fields, same order, same types')
 })
 
 t.test('the options table of the README is the options schema: names, types, defaults and meanings', async (t) => {
@@ -40,12 +44,6 @@ t.test('the options table of the README is the options schema: names, types, def
 })
 
 t.test('the queue metrics table of the README lists every figure of a group, in order, with its type', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const table = /<!-- group-figures:start -->([\s\S]*?)<!-- group-figures:end -->/.exec(readme)?.[1] ?? ''
-  const documented = table.split('\n')
-    .map((line) => /^\| `([^`]+)` \| ([^|]+?) \|/.exec(line))
-    .filter((match) => match !== null)
-    .map((match) => [match[1], match[2]] as [string, string])
   const figures = fields(GroupFigures as Schema).filter(([path]) => !['agentGroupId', 'name'].includes(path) && !path.startsWith('agents.'))
-  t.same(documented, figures, 'same figures, same order, same types')
+  t.same(documentedFields('group-figures'), figures, 'same figures, same order, same types')
 })

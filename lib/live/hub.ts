@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
+import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
 import type { Change } from './listener.js'
 
 /*
@@ -19,6 +20,8 @@ export interface LiveReads {
   floor: (request: FloorRequest) => Promise<FloorPage>
   /** The agents who are members of any of these groups of a stream. */
   members: (streamId: string, groups: string[]) => Promise<string[]>
+  /** Queue metrics of groups (the queue metrics route's statement). */
+  groupMetrics: (request: GroupMetricsRequest) => Promise<GroupMetricsResult>
 }
 
 /** One agent's view, as a watch receives it. */
@@ -45,11 +48,32 @@ export interface Watch {
   unavailable: () => void
 }
 
+/** One read of queue metrics, as a metrics watch receives it. */
+export interface MetricsUpdate {
+  metrics: GroupMetricsResult
+  /** When the statement was sent (ms since the epoch): `longestWaitTime` is right at that instant. */
+  readAt: number
+}
+
+/**
+ * An open queue metrics stream. The change source does not say which group an
+ * active or closed conversation is in (migration 006 names a conversation's
+ * group only while it is queued), so any change in its stream reads it again,
+ * at most once per coalescing window and once per distinct request however
+ * many screens; and so does the clock, every `metricsIntervalMillis`.
+ */
+export interface MetricsWatch {
+  streamId: string
+  metrics: GroupMetricsRequest
+  deliver: (updates: MetricsUpdate[]) => void
+  unavailable: () => void
+}
+
 interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean }
 
 export interface Hub {
-  add: (watch: Watch) => void
-  remove: (watch: Watch) => void
+  add: (watch: Watch | MetricsWatch) => void
+  remove: (watch: Watch | MetricsWatch) => void
   /** A notification from the listener. */
   change: (change: Change) => void
   /** Every watch reads fresh views (the listener is back: changes may have been missed). */
@@ -65,11 +89,15 @@ export interface HubSettings {
   coalesceMillis: number
   /** After a failed read, how long until the watches it concerned are tried again. */
   retryMillis: number
+  /** How often the metrics watches are read again without a change. */
+  metricsIntervalMillis: number
   log: FastifyBaseLogger
 }
 
-export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSettings): Hub {
+export function createHub ({ reads, coalesceMillis, retryMillis, metricsIntervalMillis, log }: HubSettings): Hub {
   const watches = new Map<string, Set<Watch>>() // by stream
+  const metricsWatches = new Map<string, Set<MetricsWatch>>() // by stream
+  let clock: NodeJS.Timeout | null = null // while any metrics watch is open
   let pending = new Map<string, Pending>()
   let timer: NodeJS.Timeout | null = null
   let flushing = false
@@ -110,12 +138,24 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
     const floorReads: Watch[] = []
     const floorIndex = new Map<string, number>() // one read per distinct floor
     const floorRequests: FloorRequest[] = []
-    const concerned = new Map<string, Watch[]>() // by stream, for a failure
+    const metricsReads: MetricsWatch[] = []
+    const metricsIndex = new Map<string, number>() // one read per distinct request
+    const metricsRequests: GroupMetricsRequest[] = []
+    const concerned = new Map<string, Array<Watch | MetricsWatch>>() // by stream, for a failure
     try {
       for (const [streamId, changed] of batch) {
+        for (const watch of metricsWatches.get(streamId) ?? []) {
+          const key = JSON.stringify(watch.metrics)
+          if (!metricsIndex.has(key)) {
+            metricsIndex.set(key, metricsRequests.length)
+            metricsRequests.push(watch.metrics)
+          }
+          metricsReads.push(watch)
+          concerned.set(streamId, [...concerned.get(streamId) ?? [], watch])
+        }
         const streamWatches = watches.get(streamId)
         if (streamWatches === undefined) continue
-        concerned.set(streamId, [...streamWatches])
+        concerned.set(streamId, [...concerned.get(streamId) ?? [], ...streamWatches])
         // The members of the groups whose queues changed: their queues did too.
         const touched = new Set(changed.agents)
         if (!changed.all && changed.groups.size > 0) {
@@ -145,10 +185,14 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
         }
       }
       const readAt = Date.now()
-      const [views, floors] = await Promise.all([
+      const [views, floors, metrics] = await Promise.all([
         readInStatements(reads, requests),
-        Promise.all(floorRequests.map(async (request) => await reads.floor(request)))
+        Promise.all(floorRequests.map(async (request) => await reads.floor(request))),
+        Promise.all(metricsRequests.map(async (request) => await reads.groupMetrics(request)))
       ])
+      for (const watch of metricsReads) {
+        watch.deliver([{ metrics: metrics[metricsIndex.get(JSON.stringify(watch.metrics)) as number] as GroupMetricsResult, readAt }])
+      }
       for (const { watch, agentIds } of wanted) {
         watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt })))
       }
@@ -171,19 +215,34 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
     }
   }
 
+  /** Every stream with a metrics watch reads its metrics again (the window moved). */
+  function tick (): void {
+    for (const streamId of metricsWatches.keys()) pendingOf(streamId)
+    schedule(0)
+  }
+
   return {
     add (watch) {
-      let streamWatches = watches.get(watch.streamId)
-      if (streamWatches === undefined) watches.set(watch.streamId, streamWatches = new Set())
-      streamWatches.add(watch)
+      if ('metrics' in watch) {
+        addTo(metricsWatches, watch)
+        clock ??= setInterval(tick, metricsIntervalMillis)
+      } else {
+        addTo(watches, watch)
+      }
     },
     remove (watch) {
-      const streamWatches = watches.get(watch.streamId)
-      streamWatches?.delete(watch)
-      if (streamWatches?.size === 0) watches.delete(watch.streamId)
+      if ('metrics' in watch) {
+        removeFrom(metricsWatches, watch)
+        if (metricsWatches.size === 0) {
+          clearInterval(clock ?? undefined)
+          clock = null
+        }
+      } else {
+        removeFrom(watches, watch)
+      }
     },
     change (change) {
-      if (!watches.has(change.s)) return // nobody watches that stream here
+      if (!watches.has(change.s) && !metricsWatches.has(change.s)) return // nobody watches that stream here
       const entry = pendingOf(change.s)
       if (change.all === true) entry.all = true
       for (const agentId of change.a ?? []) entry.agents.add(agentId)
@@ -192,19 +251,33 @@ export function createHub ({ reads, coalesceMillis, retryMillis, log }: HubSetti
       schedule(coalesceMillis)
     },
     refreshAll () {
-      for (const streamId of watches.keys()) pendingOf(streamId).all = true
+      for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) pendingOf(streamId).all = true
       schedule(0)
     },
     unavailableAll () {
-      for (const streamWatches of watches.values()) for (const watch of streamWatches) watch.unavailable()
+      for (const streamWatches of [...watches.values(), ...metricsWatches.values()]) for (const watch of streamWatches) watch.unavailable()
     },
     close () {
       closed = true
       clearTimeout(timer ?? undefined)
+      clearInterval(clock ?? undefined)
       watches.clear()
+      metricsWatches.clear()
       pending.clear()
     }
   }
+}
+
+function addTo<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): void {
+  let streamWatches = byStream.get(watch.streamId)
+  if (streamWatches === undefined) byStream.set(watch.streamId, streamWatches = new Set())
+  streamWatches.add(watch)
+}
+
+function removeFrom<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): void {
+  const streamWatches = byStream.get(watch.streamId)
+  streamWatches?.delete(watch)
+  if (streamWatches?.size === 0) byStream.delete(watch.streamId)
 }
 
 /**

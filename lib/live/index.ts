@@ -31,7 +31,7 @@ export interface LiveDependencies extends Authentication {
 export async function registerLive (fastify: FastifyInstance, { settings, listenerConfig, reads, batching, ...authentication }: LiveDependencies): Promise<void> {
   await fastify.register(fastifySse, { heartbeatInterval: settings.heartbeatMillis })
 
-  const hub = createHub({ reads, coalesceMillis: settings.coalesceMillis, retryMillis: settings.retryMillis, log: fastify.log })
+  const hub = createHub({ reads, coalesceMillis: settings.coalesceMillis, retryMillis: settings.retryMillis, metricsIntervalMillis: settings.metricsIntervalMillis, log: fastify.log })
   const listener = listenForChanges(listenerConfig, fastify.log, {
     onReady: () => { hub.refreshAll() },
     onDown: () => { hub.unavailableAll() },
@@ -55,6 +55,7 @@ export async function registerLive (fastify: FastifyInstance, { settings, listen
     listening: () => listener.ready,
     readView,
     readFloor: reads.floor,
+    readGroupMetrics: reads.groupMetrics,
     stream: { retryMillis: settings.retryMillis, maxUnsentBytes: settings.maxUnsentBytes },
     maxStreams: settings.maxStreams,
     maxStreamsPerCaller: settings.maxStreamsPerCaller

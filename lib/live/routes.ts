@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { FloorParams, FloorStreamQuerystring, MAX_FLOOR_LIMIT, Params, Querystring } from '../../schemas/request.js'
+import { FloorParams, FloorStreamQuerystring, GroupMetricsQuerystring, MAX_FLOOR_LIMIT, Params, Querystring } from '../../schemas/request.js'
+import { GroupMetrics } from '../../schemas/response.js'
 import { authorizeFloor, type Caller } from '../auth.js'
 import { AgentViewHead, FloorAgentHead, withLists, type Serialize } from '../routes/bodies.js'
 import {
@@ -10,15 +11,18 @@ import {
 } from '../errors.js'
 import { securityRequirement } from '../openapi.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
-import { agentErrors, authenticate, authorizeAgent, commonErrors, errorBody, floorErrors, operationId, splitAgentGroupIds, type Authentication } from '../routes/parts.js'
+import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
+import { agentErrors, authenticate, authorizeAgent, commonErrors, errorBody, floorErrors, groupMetricsErrors, operationId, splitAgentGroupIds, TOO_MANY_GROUPS, type Authentication } from '../routes/parts.js'
 import { ROUTE_URL } from '../routes/agent.js'
 import { FLOOR_ROUTE_URL } from '../routes/floor.js'
-import { floorRequest, type Hub, type ViewUpdate, type Watch } from './hub.js'
+import { GROUP_METRICS_ROUTE_URL, groupMetricsOrTooMany, groupMetricsRequest } from '../routes/group-metrics.js'
+import { floorRequest, type Hub, type MetricsUpdate, type MetricsWatch, type ViewUpdate, type Watch } from './hub.js'
 import { expireAt, streamCounter } from './limits.js'
 import { LiveStream, type LiveEvent, type StreamSettings } from './stream.js'
 
 export const AGENT_EVENTS_URL = `${ROUTE_URL}/events`
 export const FLOOR_EVENTS_URL = `${FLOOR_ROUTE_URL}/events`
+export const METRICS_EVENTS_URL = `${GROUP_METRICS_ROUTE_URL}/events`
 
 export interface LiveRouteDependencies extends Authentication {
   hub: Hub
@@ -26,13 +30,14 @@ export interface LiveRouteDependencies extends Authentication {
   listening: () => boolean
   readView: (request: AgentViewRequest) => Promise<AgentViewResult>
   readFloor: (request: FloorRequest) => Promise<FloorPage>
+  readGroupMetrics: (request: GroupMetricsRequest) => Promise<GroupMetricsResult>
   stream: StreamSettings
   maxStreams: number
   maxStreamsPerCaller: number
 }
 
-/** A stream's first views, and when they were read. */
-interface FirstViews { readAt: number, updates: ViewUpdate[] }
+/** A stream's first views (or figures), and when they were read. */
+interface First<U> { readAt: number, updates: U[] }
 
 const eventStream = (description: string) => ({
   description,
@@ -64,7 +69,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
   fastify.addHook('preClose', async () => { for (const stream of open) stream.end() })
 
   // Each view is serialized once, however many streams it goes to (one read answers them all).
-  const serializers: { agent?: Serialize, floor?: Serialize } = {}
+  const serializers: { agent?: Serialize, floor?: Serialize, metrics?: Serialize } = {}
   const agentBodies = new WeakMap<AgentViewText, string>()
   const floorItems = new WeakMap<AgentViewText, string>()
   const agentBody = (view: AgentViewText): string => memo(agentBodies, view, () => withLists(serializers.agent as Serialize, view))
@@ -72,15 +77,18 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
     memo(floorItems, view, () => withLists(serializers.floor as Serialize, { agentId, ...view } as unknown as AgentViewText))
 
   /** Opens the stream once the first views are read, and keeps it until the client, the token or the gateway ends it. */
-  async function serve (request: FastifyRequest, reply: FastifyReply, watch: Omit<Watch, 'deliver' | 'unavailable'>, first: () => Promise<FirstViews>, toEvents: (updates: ViewUpdate[], stream: LiveStream) => LiveEvent[]): Promise<void> {
+  async function serve<W extends Watch | MetricsWatch, U extends { readAt: number }> (
+    request: FastifyRequest, reply: FastifyReply, watch: Omit<W, 'deliver' | 'unavailable'>,
+    first: () => Promise<First<U>>, toEvents: (updates: U[], stream: LiveStream) => LiveEvent[]
+  ): Promise<void> {
     const caller = callers.get(request) as Caller
     const release = counter.take(caller)
     let stream: LiveStream | null = null
-    let early: ViewUpdate[] = [] // refreshed while the first views were read: sent after them when newer
+    let early: U[] = [] // refreshed while the first views were read: sent after them when newer
     let lastReadAt = 0
-    const live: Watch = {
+    const live = {
       ...watch,
-      deliver (updates) {
+      deliver (updates: U[]) {
         /* c8 ignore next: a refresh that lands while the first views are read, a race no test can time */
         if (stream === null) { early.push(...updates); return }
         // A refresh that was read before the last one sent is older: never send it after.
@@ -94,7 +102,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         if (stream === null) return
         stream.send([{ event: 'error', data: JSON.stringify(errorResponse(new DatabaseUnavailableError())), readAt: Date.now() }])
       }
-    }
+    } as unknown as W & { deliver: (updates: U[]) => void }
     try {
       if (!deps.listening()) throw new DatabaseUnavailableError()
       hub.add(live) // before the first read: a change committed after it reaches this stream
@@ -147,7 +155,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       const scope = authorizeAgent(callers.get(request) as Caller, params, query)
       serializers.agent ??= reply.compileSerializationSchema(AgentViewHead, '200')
       const agent = { agentId: params.agentId, agentGroups: scope.agentGroups }
-      await serve(request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
+      await serve<Watch, ViewUpdate>(request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
         async () => {
           const readAt = Date.now()
           const view = await deps.readView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
@@ -201,7 +209,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       serializers.floor ??= reply.compileSerializationSchema(FloorAgentHead, '200')
       const agents = new Set<string>()
       const watch = { streamId: params.streamId, source: query.source, conversationGroups, floor: { floorGroups, agents } }
-      await serve(request, reply as FastifyReply, watch,
+      await serve<Watch, ViewUpdate>(request, reply as FastifyReply, watch,
         async () => {
           const readAt = Date.now()
           const page = await deps.readFloor(floorRequest(watch as Watch))
@@ -222,9 +230,61 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         })
     }
   })
+
+  // Each answer is serialized once, however many streams it goes to.
+  const metricsBodies = new WeakMap<GroupMetrics, string>()
+  typed.route({
+    method: 'GET',
+    url: METRICS_EVENTS_URL,
+    sse: { kind: 'manual' },
+    schema: {
+      summary: 'Queue metrics of agent groups, pushed as they change',
+      tags: ['Live'],
+      operationId: operationId(fastify.prefix, 'streamAgentGroupsMetrics'),
+      security: securityRequirement,
+      description:
+        'The queue metrics route\'s answer, kept fresh: first `event: metrics` with exactly the GET route\'s 200 body, then the whole ' +
+        'body again whenever a change in the stream may have changed it (any conversation, agent, membership), at most once per ' +
+        '`live.coalesceMillis`, and at least every `live.metricsIntervalMillis` (the metrics window moves with the clock); a body ' +
+        `that did not change is not sent again. \`longestWaitTime\` is right at the event's \`readAt\`. ${STREAM_RULES}`,
+      params: FloorParams,
+      querystring: GroupMetricsQuerystring,
+      response: {
+        200: eventStream('`event: metrics` (data: the GET route\'s 200 body), `event: error` (data: an error body).'),
+        ...streamErrors,
+        ...groupMetricsErrors
+      }
+    },
+    onRequest: authenticate({ callers, verifyToken }),
+    preValidation: splitAgentGroupIds,
+    handler: async (request, reply) => {
+      const metrics = groupMetricsRequest(callers.get(request) as Caller, request.params, request.query)
+      serializers.metrics ??= reply.compileSerializationSchema(GroupMetrics, '200') as Serialize
+      let last = '' // the last body sent: an unchanged one is not sent again
+      await serve<MetricsWatch, MetricsUpdate>(request, reply as FastifyReply, { streamId: request.params.streamId, metrics },
+        async () => {
+          const readAt = Date.now()
+          return { readAt, updates: [{ metrics: groupMetricsOrTooMany(await deps.readGroupMetrics(metrics)), readAt }] }
+        },
+        (updates, stream) => {
+          const events: LiveEvent[] = []
+          for (const { metrics: result, readAt } of updates) {
+            if (result === 'too-many') { // groups were added to the stream while it was open
+              stream.end(errorResponse(new InvalidRequestError(TOO_MANY_GROUPS)))
+              return []
+            }
+            const body = memo(metricsBodies, result, () => (serializers.metrics as Serialize)(result))
+            if (body === last) continue
+            last = body
+            events.push({ event: 'metrics', data: body, readAt })
+          }
+          return events
+        })
+    }
+  })
 }
 
-function memo (cache: WeakMap<AgentViewText, string>, view: AgentViewText, make: () => string): string {
+function memo<V extends object> (cache: WeakMap<V, string>, view: V, make: () => string): string {
   let text = cache.get(view)
   if (text === undefined) cache.set(view, text = make())
   return text

@@ -3,7 +3,7 @@ import type { ErrorResponse } from '../../schemas/error.js'
 
 /** One event of a live stream: `data` is JSON text, `readAt` when the data was read (ms since the epoch). */
 export interface LiveEvent {
-  event: 'view' | 'remove' | 'error'
+  event: 'view' | 'remove' | 'metrics' | 'error'
   data: string
   readAt: number
 }

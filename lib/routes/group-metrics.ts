@@ -6,7 +6,7 @@ import { authorizeFloor, type Caller } from '../auth.js'
 import { InvalidRequestError } from '../errors.js'
 import { securityRequirement } from '../openapi.js'
 import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
-import { authenticate, commonErrors, groupMetricsErrors, operationId, splitAgentGroupIds, type Authentication } from './parts.js'
+import { authenticate, commonErrors, groupMetricsErrors, operationId, splitAgentGroupIds, TOO_MANY_GROUPS, type Authentication } from './parts.js'
 
 export const GROUP_METRICS_ROUTE_URL = '/public/:streamId/analytics/manager/agent-groups/metrics'
 
@@ -25,9 +25,7 @@ export function groupMetricsRequest (caller: Caller, params: FloorParams, query:
 
 /** The answer, or the 400 of a stream with more groups than one answer reports. */
 export function groupMetricsOrTooMany (result: GroupMetricsResult): GroupMetrics {
-  if (result === 'too-many') {
-    throw new InvalidRequestError(`The stream has more than ${MAX_METRICS_GROUPS} agent groups: name the ones to report with agentGroupId`)
-  }
+  if (result === 'too-many') throw new InvalidRequestError(TOO_MANY_GROUPS)
   return result
 }
 

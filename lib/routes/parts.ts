@@ -81,10 +81,12 @@ export const floorErrors = {
   403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the floor'))
 }
 
-/** The group metrics routes' own error statuses (GET and its stream), for the docs. */
+/** The 400 of a stream with more groups than one queue metrics answer reports. */
+export const TOO_MANY_GROUPS = `The stream has more than ${MAX_METRICS_GROUPS} agent groups: name the ones to report with agentGroupId`
+
+/** The queue metrics routes' own error statuses (GET and its stream), for the docs. */
 export const groupMetricsErrors = {
-  400: errorBody('Invalid input, or a stream of more groups than one answer reports; the message says which.',
-    new InvalidRequestError(`The stream has more than ${MAX_METRICS_GROUPS} agent groups: name the ones to report with agentGroupId`)),
+  400: errorBody('Invalid input, or a stream of more groups than one answer reports; the message says which.', new InvalidRequestError(TOO_MANY_GROUPS)),
   403: errorBody('Valid token without the right to this stream or group, or not a manager.', new ForbiddenError('Only a manager may read the groups\' metrics'))
 }
 

@@ -30,7 +30,7 @@ export function listen (url: string, token: string, headerName = 'auth'): EventC
     events.push({ type, id: message.lastEventId, data: message.data })
     for (const wake of waiters) wake()
   }
-  for (const type of ['view', 'remove', 'error']) source.addEventListener(type, record(type) as EventListener)
+  for (const type of ['view', 'remove', 'metrics', 'error']) source.addEventListener(type, record(type) as EventListener)
   const opened = new Promise<void>((resolve) => {
     source.addEventListener('open', () => { resolve() })
     source.addEventListener('error', () => { resolve() })
