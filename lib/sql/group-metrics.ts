@@ -9,7 +9,8 @@ import { statementName } from './statement-name.js'
  * one index range of that queue (migration 008), never the stream's
  * conversations: what waits (the queued index), what is handled (the active
  * index), the window's cohort (every conversation of the group by queued_at,
- * read from the index alone), and the members with their agents.
+ * read from the index alone). The groups' members are read in one range for
+ * all of them, and each agent looked up once, however many groups it is in.
  *
  * The sums are kept raw per queue (`per`), so that the totals add them up
  * before anything is rounded, and one expression (the final SELECT) turns raw
@@ -21,7 +22,13 @@ import { statementName } from './statement-name.js'
  *   $6 the service level's target in seconds, $7 most groups reported
  */
 
-/** The figures of the conversations of one queue; `queue` is its condition on c.agent_group_id. */
+/**
+ * The figures of the conversations of one queue; `queue` is its condition on
+ * c.agent_group_id. The cohort's durations are summed as intervals (exact, and
+ * turned into seconds once per queue rather than once per conversation), and
+ * answered in time compares timestamps: cheaper per conversation than seconds
+ * (BENCHMARKS.md, the queue metrics).
+ */
 const QUEUE_FIGURES = (queue: string) => `
 CROSS JOIN LATERAL (
   SELECT count(*) AS waiting, min(c.queued_at) AS oldest
@@ -37,20 +44,14 @@ CROSS JOIN LATERAL (
   SELECT count(*) AS offered,
          count(c.accepted_at) AS answered,
          count(*) FILTER (WHERE c.accepted_at IS NULL AND c.closed_at IS NOT NULL) AS abandoned,
-         sum(date_part('epoch', c.accepted_at - c.queued_at)) AS answer_seconds,
-         count(*) FILTER (WHERE date_part('epoch', c.accepted_at - c.queued_at) <= $6) AS answered_in_time,
-         sum(date_part('epoch', c.closed_at - c.accepted_at)) AS handle_seconds,
-         count(c.closed_at - c.accepted_at) AS handled
+         sum(c.accepted_at - c.queued_at) AS answer_time,
+         count(*) FILTER (WHERE c.accepted_at <= c.queued_at + (SELECT make_interval(secs => $6))) AS answered_in_time,
+         sum(c.closed_at - c.accepted_at) AS handle_time,
+         count(*) FILTER (WHERE c.closed_at IS NOT NULL AND c.accepted_at IS NOT NULL) AS handled
   FROM conversations c
   WHERE c.stream_id = $1 AND ${queue} AND ($3::text IS NULL OR c.source = $3)
     AND c.queued_at >= (SELECT now() - make_interval(secs => $5))
 ) co`
-
-/** An agent by primary key, for each member gm; LIMIT keeps it a lookup whatever the planner guesses of a group's size. */
-const MEMBER_AGENT = `
-CROSS JOIN LATERAL (
-  SELECT a.online_status FROM agents a WHERE a.stream_id = $1 AND a.id = gm.agent_id LIMIT 1
-) a`
 
 /** Counts agents a by presence. */
 const AGENT_COUNTS = `
@@ -59,9 +60,8 @@ count(*) FILTER (WHERE a.online_status = 'busy') AS busy,
 count(*) FILTER (WHERE a.online_status = 'away') AS away,
 count(*) FILTER (WHERE a.online_status = 'offline') AS offline`
 
-/** A queue's raw figures, from QUEUE_FIGURES's three reads, and as `per` names them. */
-const RAW_COLUMNS = 'w.waiting, w.oldest, h.active, co.offered, co.answered, co.abandoned, co.answer_seconds, co.answered_in_time, co.handle_seconds, co.handled'
-const RAW_NAMES = 'waiting, oldest, active, offered, answered, abandoned, answer_seconds, answered_in_time, handle_seconds, handled'
+/** A queue's raw figures, from QUEUE_FIGURES's three reads. */
+const RAW_COLUMNS = 'w.waiting, w.oldest, h.active, co.offered, co.answered, co.abandoned, co.answer_time, co.answered_in_time, co.handle_time, co.handled'
 
 export const GROUP_METRICS_SQL = `
 WITH listed AS MATERIALIZED (
@@ -74,37 +74,45 @@ WITH listed AS MATERIALIZED (
 ),
 too_many AS (SELECT count(*) > $7::int AS too_many FROM listed),
 g AS MATERIALIZED (SELECT listed.* FROM listed WHERE NOT (SELECT too_many FROM too_many)),
+-- The groups' members: one range of the members' key for all the groups.
+membership AS MATERIALIZED (
+  SELECT gm.agent_group_id, gm.agent_id
+  FROM agent_group_members gm
+  WHERE gm.stream_id = $1 AND gm.agent_group_id = ANY (ARRAY(SELECT g.id FROM g))
+),
+-- Each of them once, however many of the groups it is in, by primary key (LIMIT keeps it a lookup whatever the planner guesses).
+members AS MATERIALIZED (
+  SELECT m.agent_id, a.online_status
+  FROM (SELECT DISTINCT membership.agent_id FROM membership) m
+  CROSS JOIN LATERAL (SELECT a.online_status FROM agents a WHERE a.stream_id = $1 AND a.id = m.agent_id LIMIT 1) a
+),
+group_agents AS (
+  SELECT ms.agent_group_id, ${AGENT_COUNTS}
+  FROM membership ms JOIN members a ON a.agent_id = ms.agent_id
+  GROUP BY ms.agent_group_id
+),
 -- Each queue's raw figures: kind 0 a group, 1 the ungrouped queue.
 per AS MATERIALIZED (
-  SELECT 0 AS kind, g.id, g.name, ${RAW_COLUMNS}, m.available, m.busy, m.away, m.offline, m.ids, m.statuses
+  SELECT 0 AS kind, g.id, g.name, ${RAW_COLUMNS},
+         coalesce(m.available, 0) AS available, coalesce(m.busy, 0) AS busy, coalesce(m.away, 0) AS away, coalesce(m.offline, 0) AS offline
   FROM g
+  LEFT JOIN group_agents m ON m.agent_group_id = g.id
   ${QUEUE_FIGURES('c.agent_group_id = g.id')}
-  CROSS JOIN LATERAL (
-    SELECT ${AGENT_COUNTS},
-           array_agg(gm.agent_id) AS ids, array_agg(a.online_status) AS statuses -- for the totals
-    FROM agent_group_members gm ${MEMBER_AGENT}
-    WHERE gm.stream_id = $1 AND gm.agent_group_id = g.id
-  ) m
   UNION ALL
-  SELECT 1, NULL, NULL, ${RAW_COLUMNS}, NULL, NULL, NULL, NULL, NULL, NULL
+  SELECT 1, NULL, NULL, ${RAW_COLUMNS}, NULL, NULL, NULL, NULL
   FROM (SELECT WHERE $4::boolean AND NOT (SELECT too_many FROM too_many)) u
   ${QUEUE_FIGURES('c.agent_group_id IS NULL')}
 ),
--- Each member of the groups once, by presence (from the groups' own reads: an agent has one status).
-members AS (
-  SELECT ${AGENT_COUNTS}
-  FROM (SELECT DISTINCT m.id, m.online_status FROM per CROSS JOIN LATERAL unnest(per.ids, per.statuses) AS m (id, online_status)) a
-),
 -- Kind 2, the totals: the queues' sums (a conversation is in one queue only) and the members; one row, even with no queue.
 x AS (
-  SELECT kind, id, name, ${RAW_NAMES}, available, busy, away, offline FROM per
+  SELECT * FROM per
   UNION ALL
   SELECT 2, NULL, NULL,
          coalesce(sum(per.waiting), 0), min(per.oldest), coalesce(sum(per.active), 0),
          coalesce(sum(per.offered), 0), coalesce(sum(per.answered), 0), coalesce(sum(per.abandoned), 0),
-         sum(per.answer_seconds), coalesce(sum(per.answered_in_time), 0), sum(per.handle_seconds), coalesce(sum(per.handled), 0),
+         sum(per.answer_time), coalesce(sum(per.answered_in_time), 0), sum(per.handle_time), coalesce(sum(per.handled), 0),
          t.available, t.busy, t.away, t.offline
-  FROM members t LEFT JOIN per ON true
+  FROM (SELECT ${AGENT_COUNTS} FROM members a) t LEFT JOIN per ON true
   GROUP BY t.available, t.busy, t.away, t.offline
 )
 -- The answer's figures from the raw ones, the same for every kind: averages rounded half up (none is negative).
@@ -119,9 +127,9 @@ SELECT x.kind,
        x.offered::int AS offered,
        x.answered::int AS answered,
        x.abandoned::int AS abandoned,
-       floor(x.answer_seconds / nullif(x.answered, 0) + 0.5)::int AS "averageSpeedOfAnswer",
+       floor(date_part('epoch', x.answer_time) / nullif(x.answered, 0) + 0.5)::int AS "averageSpeedOfAnswer",
        round(x.answered_in_time::numeric / nullif(x.answered + x.abandoned, 0), 4)::float8 AS "serviceLevel",
-       floor(x.handle_seconds / nullif(x.handled, 0) + 0.5)::int AS "averageHandleTime",
+       floor(date_part('epoch', x.handle_time) / nullif(x.handled, 0) + 0.5)::int AS "averageHandleTime",
        (SELECT too_many FROM too_many) AS "tooMany"
 FROM x
 ORDER BY x.kind, x.id COLLATE "C"
