@@ -92,6 +92,13 @@ t.test('before it opens, the GET route\'s errors', async (t) => {
   }
 })
 
+t.test('the token expires: a last `event: error` with the 401 body', async (t) => {
+  const client = opened(t, eventsUrl(QUIET), sign({ role: 'manager', streamIds: [QUIET] }, { expiresIn: 2 }))
+  await client.next((event) => event.type === 'metrics')
+  const error = await client.next((event) => event.type === 'error', 4000)
+  t.match(JSON.parse(error.data), { statusCode: 401, code: 'FAC_ERR_UNAUTHORIZED', message: 'Missing or invalid token' })
+})
+
 t.test('more than 500 groups: a 400 before it opens; past 500 while open, it ends with the 400 body', async (t) => {
   const stream = 'st-live-many'
   const groups = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ stream_id: stream, id: `g${String(from + i).padStart(3, '0')}`, name: `G${from + i}` }))
