@@ -22,9 +22,10 @@ let registrations = 0
 
 /**
  * GET /public/:streamId/analytics/manager/agent/:agentId/active-conversations (one
- * agent) and GET /public/:streamId/analytics/manager/agents/active-conversations
- * (a floor of agents), encapsulated: nothing it registers (JWT, schemas, error
- * handler) leaks into the gateway.
+ * agent), GET /public/:streamId/analytics/manager/agents/active-conversations
+ * (a floor of agents) and GET /public/:streamId/analytics/manager/agent-groups/metrics
+ * (the groups' queues), with their live streams, encapsulated: nothing it
+ * registers (JWT, schemas, error handler) leaks into the gateway.
  */
 const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = async (fastify, options) => {
   const { database, readPool, readPoolRetryMillis, preparedStatements, jwt, metricsWindowSeconds, rateLimit, batching, live } = resolveOptions(options)
