@@ -5,7 +5,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import Fastify from 'fastify'
 import pg from 'pg'
-import activeConversations, { FLOOR_ROUTE_URL, migrate } from '../lib/index.js'
+import activeConversations, { FLOOR_ROUTE_URL, GROUP_METRICS_ROUTE_URL, migrate } from '../lib/index.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen } from './helpers/events.js'
@@ -35,13 +35,16 @@ t.test('PostgreSQL stopped: open streams stay open with `event: error` 503; star
   const token = managerToken([STREAM])
   const agent = listen(`${base}${agentEvents('a1')}`, token)
   const floor = listen(`${base}${floorEvents(STREAM)}`, token)
-  t.teardown(() => { agent.close(); floor.close() })
+  // Queue metrics of no group: figures that never change, so only the outage can make them be sent again.
+  const metrics = listen(`${base}${GROUP_METRICS_ROUTE_URL.replace(':streamId', STREAM)}/events?agentGroupId=none`, token)
+  t.teardown(() => { agent.close(); floor.close(); metrics.close() })
   await agent.next((event) => event.type === 'view')
   await floor.next((event) => event.type === 'view')
+  await metrics.next((event) => event.type === 'metrics')
 
   await database.pause()
-  const [agentError, floorError] = await Promise.all([agent.next((event) => event.type === 'error'), floor.next((event) => event.type === 'error')])
-  for (const error of [agentError, floorError]) {
+  const [agentError, floorError, metricsError] = await Promise.all([agent.next((event) => event.type === 'error'), floor.next((event) => event.type === 'error'), metrics.next((event) => event.type === 'error')])
+  for (const error of [agentError, floorError, metricsError]) {
     t.same(JSON.parse(error.data), { statusCode: 503, code: 'FAC_ERR_DATABASE_UNAVAILABLE', error: 'Service Unavailable', message: 'Database unavailable, retry later' })
   }
   t.equal(agent.readyState, 1, 'the agent stream stays open')
@@ -53,10 +56,13 @@ t.test('PostgreSQL stopped: open streams stay open with `event: error` 503; star
 
   const afterError = agent.events.length
   const floorAfterError = floor.events.length
+  const metricsAfterError = metrics.events.length
   await database.resume()
   const fresh = await agent.next((event) => event.type === 'view', 15_000, afterError)
   t.match(JSON.parse(fresh.data), { name: 'Ann Lee' }, 'back: a fresh view, without a change')
   await floor.next((event) => event.type === 'view', 15_000, floorAfterError)
+  const figures = await metrics.next((event) => event.type === 'metrics', 15_000, metricsAfterError)
+  t.same(JSON.parse(figures.data).groups, [], 'and the queue metrics again, unchanged as they are: the screen knows they are current')
   t.equal(agent.readyState, 1)
 
   const beforeChange = agent.events.length

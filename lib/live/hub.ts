@@ -144,18 +144,18 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     const concerned = new Map<string, Array<Watch | MetricsWatch>>() // by stream, for a failure
     try {
       for (const [streamId, changed] of batch) {
-        for (const watch of metricsWatches.get(streamId) ?? []) {
+        const streamMetricsWatches = [...metricsWatches.get(streamId) ?? []]
+        for (const watch of streamMetricsWatches) {
           const key = JSON.stringify(watch.metrics)
           if (!metricsIndex.has(key)) {
             metricsIndex.set(key, metricsRequests.length)
             metricsRequests.push(watch.metrics)
           }
           metricsReads.push(watch)
-          concerned.set(streamId, [...concerned.get(streamId) ?? [], watch])
         }
         const streamWatches = watches.get(streamId)
+        concerned.set(streamId, [...streamMetricsWatches, ...streamWatches ?? []])
         if (streamWatches === undefined) continue
-        concerned.set(streamId, [...concerned.get(streamId) ?? [], ...streamWatches])
         // The members of the groups whose queues changed: their queues did too.
         const touched = new Set(changed.agents)
         if (!changed.all && changed.groups.size > 0) {

@@ -79,7 +79,8 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
   /** Opens the stream once the first views are read, and keeps it until the client, the token or the gateway ends it. */
   async function serve<W extends Watch | MetricsWatch, U extends { readAt: number }> (
     request: FastifyRequest, reply: FastifyReply, watch: Omit<W, 'deliver' | 'unavailable'>,
-    first: () => Promise<First<U>>, toEvents: (updates: U[], stream: LiveStream) => LiveEvent[]
+    first: () => Promise<First<U>>, toEvents: (updates: U[], stream: LiveStream) => LiveEvent[],
+    onUnavailable: () => void = () => {}
   ): Promise<void> {
     const caller = callers.get(request) as Caller
     const release = counter.take(caller)
@@ -101,6 +102,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         /* c8 ignore next: the same race; the first read then fails (503) or is fresh */
         if (stream === null) return
         stream.send([{ event: 'error', data: JSON.stringify(errorResponse(new DatabaseUnavailableError())), readAt: Date.now() }])
+        onUnavailable()
       }
     } as unknown as W & { deliver: (updates: U[]) => void }
     try {
@@ -260,7 +262,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
     handler: async (request, reply) => {
       const metrics = groupMetricsRequest(callers.get(request) as Caller, request.params, request.query)
       serializers.metrics ??= reply.compileSerializationSchema(GroupMetrics, '200') as Serialize
-      let last = '' // the last body sent: an unchanged one is not sent again
+      let last = '' // the last body sent: an unchanged one is not sent again (but after an error event)
       await serve<MetricsWatch, MetricsUpdate>(request, reply as FastifyReply, { streamId: request.params.streamId, metrics },
         async () => {
           const readAt = Date.now()
@@ -279,7 +281,8 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
             events.push({ event: 'metrics', data: body, readAt })
           }
           return events
-        })
+        },
+        () => { last = '' }) // after a 503 event the screen is told the figures again, changed or not
     }
   })
 }
