@@ -147,9 +147,8 @@ t.test('agentGroupId picks the groups (unknown ones left out), without the ungro
   const token = managerToken([QUEUES])
   for (const query of ['agentGroupId=g2,nope', 'agentGroupId=nope&agentGroupId=g2', 'agentGroupId=g2,g2']) {
     const body = (await get(metricsUrl(QUEUES, query), token)).json()
-    const expected = { groups: [G2], ungrouped: null, totals: { ...G2, agentGroupId: undefined, name: undefined } }
-    delete expected.totals.agentGroupId
-    delete expected.totals.name
+    const { agentGroupId, name, ...g2Figures } = G2
+    const expected = { groups: [G2], ungrouped: null, totals: g2Figures }
     t.same(settled(t, body, expected), expected, `${query}: g2 alone, and its figures are the totals`)
   }
   t.same((await get(metricsUrl(QUEUES, 'agentGroupId=nope'), token)).json(),

@@ -4,6 +4,7 @@
 // as the GET route does.
 import t, { type Test } from 'tap'
 import { GROUP_METRICS_ROUTE_URL } from '../lib/index.js'
+import { withoutDurations } from './helpers/bodies.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen, type EventClient } from './helpers/events.js'
 import { gateway } from './helpers/gateway.js'
@@ -47,8 +48,7 @@ t.test('first the GET body, then the whole body again after a change', async (t)
   t.same(Object.keys(sent), ['groups', 'ungrouped', 'totals'])
   const drift = Math.abs((anchored(sent, readAtOf(first.id)) as any).totals.longestWaitTime - (anchored(answer, now) as any).totals.longestWaitTime)
   t.ok(drift <= 1, 'longestWaitTime counts from the same instant, to the second, as the event\'s readAt says')
-  t.same({ ...sent, totals: { ...sent.totals, longestWaitTime: 0 }, groups: sent.groups.map((g: any) => ({ ...g, longestWaitTime: 0 })) },
-    { ...answer, totals: { ...answer.totals, longestWaitTime: 0 }, groups: answer.groups.map((g: any) => ({ ...g, longestWaitTime: 0 })) }, 'the rest: the GET route\'s answer')
+  t.equal(withoutDurations(first.data), withoutDurations(JSON.stringify(answer)), 'the rest: the GET route\'s answer')
 
   const written = Date.now()
   await insertConversations(db.pool, QUEUES, [{ id: 'w2', status: 'queued', group: 'g2', started: 5, queued: 5 }])

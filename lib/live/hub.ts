@@ -138,7 +138,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     const floorReads: Watch[] = []
     const floorIndex = new Map<string, number>() // one read per distinct floor
     const floorRequests: FloorRequest[] = []
-    const metricsReads: MetricsWatch[] = []
+    const metricsReads: Array<{ watch: MetricsWatch, index: number }> = []
     const metricsIndex = new Map<string, number>() // one read per distinct request
     const metricsRequests: GroupMetricsRequest[] = []
     const concerned = new Map<string, Array<Watch | MetricsWatch>>() // by stream, for a failure
@@ -151,7 +151,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
             metricsIndex.set(key, metricsRequests.length)
             metricsRequests.push(watch.metrics)
           }
-          metricsReads.push(watch)
+          metricsReads.push({ watch, index: metricsIndex.get(key) as number })
         }
         const streamWatches = watches.get(streamId)
         concerned.set(streamId, [...streamMetricsWatches, ...streamWatches ?? []])
@@ -190,9 +190,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
         Promise.all(floorRequests.map(async (request) => await reads.floor(request))),
         Promise.all(metricsRequests.map(async (request) => await reads.groupMetrics(request)))
       ])
-      for (const watch of metricsReads) {
-        watch.deliver([{ metrics: metrics[metricsIndex.get(JSON.stringify(watch.metrics)) as number] as GroupMetricsResult, readAt }])
-      }
+      for (const { watch, index } of metricsReads) watch.deliver([{ metrics: metrics[index] as GroupMetricsResult, readAt }])
       for (const { watch, agentIds } of wanted) {
         watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt })))
       }
