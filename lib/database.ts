@@ -143,3 +143,15 @@ export function isDatabaseUnavailable (error: unknown): boolean {
   if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable)
   return UNAVAILABLE_MESSAGE.test(error.message)
 }
+
+/** What kind of failure a statement met, for the failures metric: a small, fixed set of values. */
+export type ErrorType = 'recovery_conflict' | 'prepared_statement_mismatch' | 'timeout' | 'pool_timeout' | 'unavailable' | 'other'
+
+export function errorType (error: unknown): ErrorType {
+  if (isRecoveryConflict(error)) return 'recovery_conflict'
+  if (isPreparedStatementMismatch(error)) return 'prepared_statement_mismatch'
+  const message = error instanceof Error ? error.message : ''
+  if (message.startsWith('timeout exceeded when trying to connect')) return 'pool_timeout' // pg-pool: no connection in time
+  if (sqlState(error) === '57014' || message.startsWith('Query read timeout')) return 'timeout' // statement_timeout, query_timeout
+  return isDatabaseUnavailable(error) ? 'unavailable' : 'other'
+}

@@ -7,14 +7,12 @@ import { callerKey, type Caller } from './auth.js'
 import { createPool, warnOfMissingSessionSettings } from './database.js'
 import { errorHandler, RateLimitedError } from './errors.js'
 import { resolveOptions, VERIFIED_TOKENS_CACHED, type ActiveConversationsOptions, type ResolvedJwt } from './options.js'
-import { readAgentViews, readFloor, readGroupMembers, type FloorRequest, type ReadAgentViews } from './sql/views.js'
-import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
 import { registerFloorRoute } from './routes/floor.js'
 import { registerGroupMetricsRoute } from './routes/group-metrics.js'
-import { readGroupMetrics, type GroupMetricsRequest } from './sql/group-metrics.js'
-import { MAX_METRICS_GROUPS } from '../schemas/request.js'
 import { registerRoute } from './routes/agent.js'
 import { registerLive } from './live/index.js'
+import { createTelemetry } from './telemetry/index.js'
+import { createStatements } from './statements.js'
 
 // Each registration verifies with its own @fastify/jwt under a namespace of its
 // own, so it never collides with the gateway's @fastify/jwt or another registration.
@@ -62,40 +60,28 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
       errorResponseBuilder: (_request, context) => new RateLimitedError(context.after)
     })
   }
-  // Behind a transaction-mode pooler the defaults fail now and then: one warning says what to do.
-  const onPrimary = withPoolerHint(async (read) => await read(pool), fastify.log)
-  // Reads go to the replica when there is one, to the primary while it cannot answer.
-  const onPool: OnPool = readPool === null
-    ? onPrimary
-    : withPoolerHint(createReadRouter(readPool, pool, { retryMillis: readPoolRetryMillis, log: fastify.log }), fastify.log)
-  // The statements, on a pool or a router of pools.
-  const viewsOn = (on: OnPool): ReadAgentViews => async (requests) => await on((target) => readAgentViews(target, requests, metricsWindowSeconds, preparedStatements))
-  const floorOn = (on: OnPool) => async (request: FloorRequest) => await on((target) => readFloor(target, request, metricsWindowSeconds, preparedStatements))
-  const groupMetricsOn = (on: OnPool) => async (request: GroupMetricsRequest) =>
-    await on((target) => readGroupMetrics(target, request, metricsWindowSeconds, MAX_METRICS_GROUPS, preparedStatements))
+  // Metrics and spans through @opentelemetry/api: no-ops unless the application installed an SDK first.
+  const telemetry = createTelemetry({ prefix: fastify.prefix, primary: pool, replica: readPool })
+  fastify.addHook('onClose', async () => { telemetry.close() })
+  const statements = createStatements({ primary: pool, replica: readPool, readPoolRetryMillis, preparedStatements, metricsWindowSeconds, batching, telemetry, log: fastify.log })
   const authentication = { callers, verifyToken: (token: string) => verifier.verify(token) }
-  registerRoute(fastify, { ...authentication, read: viewsOn(onPool), batching })
-  registerFloorRoute(fastify, { ...authentication, readFloor: floorOn(onPool), batching })
-  registerGroupMetricsRoute(fastify, { ...authentication, readGroupMetrics: groupMetricsOn(onPool) })
+  registerRoute(fastify, { ...authentication, readAgentView: statements.agentView })
+  registerFloorRoute(fastify, { ...authentication, readPage: statements.floorPage })
+  registerGroupMetricsRoute(fastify, { ...authentication, readGroupMetrics: statements.groupMetrics })
   if (live !== null) {
     if (!preparedStatements && live.connectionString === undefined) {
       fastify.log.warn('fastify-active-conversations: behind a transaction-mode pooler (preparedStatements: false) LISTEN gets no session of its own: ' +
         'set live.connectionString to reach the primary directly, or live.enabled: false')
     }
-    // Live views read the primary: a change is told at its commit there, before a replica may have it.
     await registerLive(fastify, {
       ...authentication,
       settings: live,
       listenerConfig: live.connectionString !== undefined
         ? { connectionString: live.connectionString }
         : 'pool' in database ? database.pool.options : { connectionString: database.connectionString },
-      reads: {
-        views: viewsOn(onPrimary),
-        floor: floorOn(onPrimary),
-        members: async (streamId, groups) => await onPrimary((target) => readGroupMembers(target, streamId, groups, preparedStatements)),
-        groupMetrics: groupMetricsOn(onPrimary)
-      },
-      batching
+      reads: statements.live,
+      firstViews: statements.firstLiveView,
+      telemetry: telemetry.live
     })
   }
 }

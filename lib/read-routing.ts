@@ -9,6 +9,8 @@ export interface ReadRouterOptions {
   /** How long reads skip a replica that failed to answer before one read tries it again. */
   retryMillis: number
   log: FastifyBaseLogger
+  /** Told of each statement sent to the primary for the replica, and of the replica's state when it changes. */
+  report: { fallback: (reason: 'recovery_conflict' | 'unavailable') => void, available: (up: boolean) => void }
 }
 
 /**
@@ -23,7 +25,7 @@ export interface ReadRouterOptions {
  *   message when it is back.
  * Any other error is the statement's own and is not retried.
  */
-export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMillis, log }: ReadRouterOptions): OnPool {
+export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMillis, log, report }: ReadRouterOptions): OnPool {
   let down = false
   let skipUntil = 0
   return async (read) => {
@@ -34,14 +36,20 @@ export function createReadRouter (replica: pg.Pool, primary: pg.Pool, { retryMil
       const result = await read(replica)
       if (probe && down) {
         down = false
+        report.available(true)
         log.info('fastify-active-conversations: read replica answering again, reading it')
       }
       return result
     } catch (err) {
-      if (isRecoveryConflict(err)) return await read(primary)
+      if (isRecoveryConflict(err)) {
+        report.fallback('recovery_conflict')
+        return await read(primary)
+      }
       if (!isDatabaseUnavailable(err)) throw err
+      report.fallback('unavailable')
       if (!down) {
         down = true
+        report.available(false)
         log.warn({ err }, `fastify-active-conversations: read replica unavailable, reading the primary; trying the replica again every ${retryMillis} ms`)
       }
       skipUntil = Date.now() + retryMillis

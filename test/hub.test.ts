@@ -21,7 +21,7 @@ function readsOnTheDatabase () {
   const batches: AgentViewRequest[][] = []
   const floorReads: Array<Parameters<typeof readFloor>[1]> = []
   const metricsReads: GroupMetricsRequest[] = []
-  const state = { hold: false, release: () => {}, fail: false }
+  const state = { hold: false, release: () => {}, fail: false, failMembers: false }
   let reading: () => void = () => {}
   const started = () => new Promise<void>((resolve) => { reading = resolve })
   return {
@@ -39,7 +39,10 @@ function readsOnTheDatabase () {
         return await readAgentViews(db.pool, requests, 86_400)
       },
       floor: async (request: Parameters<typeof readFloor>[1]) => { floorReads.push(request); return await readFloor(db.pool, request, 86_400) },
-      members: async (streamId: string, groups: string[]) => await readGroupMembers(db.pool, streamId, groups),
+      members: async (streamId: string, groups: string[]) => {
+        if (state.failMembers) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
+        return await readGroupMembers(db.pool, streamId, groups)
+      },
       groupMetrics: async (request: GroupMetricsRequest) => {
         metricsReads.push(request)
         if (state.fail) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
@@ -64,11 +67,13 @@ function agentWatch (streamId: string, agentId: string): Watch & { received: Vie
 }
 
 const log = logLines()
+// The hub's reports are checked through a real SDK in test/telemetry.test.ts.
+const unmeasured = { changed () {}, refreshed () {} }
 const logger = Fastify({ logger: { level: 'warn', stream: log.stream } }).log
 
 t.test('a change during a read waits for it, then goes in the next read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const a2 = agentWatch(STREAM, 'a2')
@@ -91,7 +96,7 @@ t.test('a change during a read waits for it, then goes in the next read', async 
 
 t.test('notices of one window merge: one read, each view once', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const again = agentWatch(STREAM, 'a1') // a second screen on the same view
@@ -109,7 +114,7 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
 
 t.test('two streams with the same agent id in one window: each gets its own stream\'s view, never the other\'s', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -125,7 +130,7 @@ t.test('two streams with the same agent id in one window: each gets its own stre
 
 t.test('a floor read again whole is read once for every screen that shows it', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const floor = (agentGroups: string[] | null) => {
     const watch = {
@@ -151,7 +156,7 @@ t.test('a floor read again whole is read once for every screen that shows it', a
 t.test('a refresh of more views than one statement reads: one statement after another, every view delivered', async (t) => {
   await insertStream(db.pool, 'st-many', { agents: Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => ({ id: `m-${i}` })) })
   const reads = readsOnTheDatabase()
-  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
   for (const watch of watches) hub.add(watch)
@@ -163,7 +168,7 @@ t.test('a refresh of more views than one statement reads: one statement after an
 
 t.test('a stream closed before its window ends is not read for', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   hub.add(a1)
@@ -176,7 +181,7 @@ t.test('a stream closed before its window ends is not read for', async (t) => {
 
 t.test('a failed read: every watch of its streams is told, and the changes are read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -201,9 +206,39 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
   t.match(log.lines.join(''), /live views could not be read; retrying/)
 })
 
+t.test('a failed members read: the streams after it in the window are kept for the retry too', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  const main = agentWatch(STREAM, 'a1')
+  const other = agentWatch(OTHER_STREAM, 'a1')
+  hub.add(main)
+  hub.add(other)
+  db.state.failMembers = true
+  hub.change({ s: STREAM, g: ['g1'] }) // its members are looked up first, and that fails
+  hub.change({ s: OTHER_STREAM, a: ['a1'] })
+  await sleep(20)
+  t.equal(main.errors, 1, 'the stream whose read failed is told')
+  t.equal(other.errors, 0, 'the one not reached yet is not')
+  db.state.failMembers = false
+  await sleep(100)
+  t.same([main.received.map((update) => update.agentId), other.received.map((update) => update.agentId)], [['a1'], ['a1']], 'both read on the retry')
+})
+
+t.test('removing a metrics watch that was never added (a stream refused before it was) is harmless', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 50, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  hub.remove(metricsWatch(STREAM, null))
+  const watch = metricsWatch(STREAM, null)
+  hub.add(watch)
+  await sleep(120)
+  t.ok(watch.received.length >= 1, 'the clock still runs for the ones added after')
+})
+
 t.test('closed: changes are dropped, nothing more is read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   hub.add(agentWatch(STREAM, 'a1'))
   hub.change({ s: STREAM, a: ['a1'] })
   hub.close()
@@ -226,7 +261,7 @@ function metricsWatch (streamId: string, groups: string[] | null): MetricsWatch 
 
 t.test('metrics watches: read on any change of their stream, once per distinct request, and by the clock', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const [whole, again, g1, other] = [metricsWatch(STREAM, null), metricsWatch(STREAM, null), metricsWatch(STREAM, ['g1']), metricsWatch(OTHER_STREAM, null)]
   for (const watch of [whole, again, g1, other]) hub.add(watch)
@@ -250,7 +285,7 @@ t.test('metrics watches: read on any change of their stream, once per distinct r
 
 t.test('a metrics read that fails: its watches are told, then read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const watch = metricsWatch(STREAM, null)
   hub.add(watch)

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { AgentView, GroupFigures, Skill } from '../schemas/index.js'
 import { optionRows } from './helpers/options-table.js'
+import { metricRows } from './helpers/metrics-table.js'
 
 type Schema = { type?: string, anyOf?: Schema[], properties?: Record<string, Schema>, items?: Schema, $ref?: string }
 
@@ -46,4 +47,13 @@ t.test('the options table of the README is the options schema: names, types, def
 t.test('the queue metrics table of the README lists every figure of a group, in order, with its type', async (t) => {
   const figures = fields(GroupFigures as Schema).filter(([path]) => !['agentGroupId', 'name'].includes(path) && !path.startsWith('agents.'))
   t.same(documentedFields('group-figures'), figures, 'same figures, same order, same types')
+})
+
+t.test('the metrics table of the README is lib/telemetry/instruments.ts: names, instruments, units, attributes and meanings', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const table = /<!-- metrics:start -->([\s\S]*?)<!-- metrics:end -->/.exec(readme)?.[1] ?? ''
+  const documented = table.split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) => line.slice(2, -2).split(/ (?<!\\)\| /))
+  t.same(documented, metricRows(), 'same rows, same order (npm run build && node dist/scripts/metrics-table.js prints them)')
 })

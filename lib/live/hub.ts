@@ -3,6 +3,7 @@ import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
 import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
 import type { Change } from './listener.js'
+import type { LiveTelemetry } from '../telemetry/index.js'
 
 /*
  * Who watches what, and what a change means for them. Views are recomputed
@@ -92,13 +93,15 @@ export interface HubSettings {
   /** How often the metrics watches are read again without a change. */
   metricsIntervalMillis: number
   log: FastifyBaseLogger
+  telemetry: Pick<LiveTelemetry, 'changed' | 'refreshed'>
 }
 
-export function createHub ({ reads, coalesceMillis, retryMillis, metricsIntervalMillis, log }: HubSettings): Hub {
+export function createHub ({ reads, coalesceMillis, retryMillis, metricsIntervalMillis, log, telemetry }: HubSettings): Hub {
   const watches = new Map<string, Set<Watch>>() // by stream
   const metricsWatches = new Map<string, Set<MetricsWatch>>() // by stream
   let clock: NodeJS.Timeout | null = null // while any metrics watch is open
   let pending = new Map<string, Pending>()
+  let oldestChange: number | null = null // when the oldest change pending arrived (performance.now())
   let timer: NodeJS.Timeout | null = null
   let flushing = false
   let closed = false
@@ -120,10 +123,12 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
   async function flush (): Promise<void> {
     flushing = true
     const batch = pending
+    const since = oldestChange
     pending = new Map()
+    oldestChange = null
     let failed = false
     try {
-      failed = await refresh(batch)
+      failed = await refresh(batch, since)
     } finally {
       flushing = false
       schedule(failed ? retryMillis : coalesceMillis)
@@ -131,7 +136,8 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
   }
 
   /** Reads and delivers what a window's changes touched; true when a read failed (its changes are pending again). */
-  async function refresh (batch: Map<string, Pending>): Promise<boolean> {
+  async function refresh (batch: Map<string, Pending>, since: number | null): Promise<boolean> {
+    const started = performance.now()
     const requests: AgentViewRequest[] = []
     const requestIndex = new Map<string, number>()
     const wanted: Array<{ watch: Watch, agentIds: string[] }> = []
@@ -198,15 +204,15 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       for (const watch of floorReads) {
         watch.deliver(floorUpdates(watch, floorViews[floorIndex.get(JSON.stringify(floorRequest(watch))) as number] as ViewUpdate[], readAt))
       }
+      const done = performance.now()
+      const viewsRead = requests.length + floorViews.reduce((sum, views) => sum + views.length, 0) + metricsRequests.length
+      telemetry.refreshed(done - started, viewsRead, since === null ? null : done - since)
       return false
     } catch (error) {
       log.warn({ err: error }, 'fastify-active-conversations: live views could not be read; retrying')
+      if (since !== null) oldestChange = Math.min(oldestChange ?? since, since)
       for (const [streamId, changed] of batch) {
-        const again = pendingOf(streamId)
-        for (const agentId of changed.agents) again.agents.add(agentId)
-        for (const group of changed.groups) again.groups.add(group)
-        again.ungrouped ||= changed.ungrouped
-        again.all ||= changed.all
+        addChanges(pendingOf(streamId), changed.agents, changed.groups, changed.ungrouped, changed.all)
         for (const watch of concerned.get(streamId) ?? []) watch.unavailable()
       }
       return true
@@ -241,11 +247,10 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     },
     change (change) {
       if (!watches.has(change.s) && !metricsWatches.has(change.s)) return // nobody watches that stream here
-      const entry = pendingOf(change.s)
-      if (change.all === true) entry.all = true
-      for (const agentId of change.a ?? []) entry.agents.add(agentId)
-      for (const group of change.g ?? []) entry.groups.add(group)
-      if (change.u === true) entry.ungrouped = true // (memberships, m: their agents are in a, which is what is read)
+      telemetry.changed()
+      oldestChange ??= performance.now()
+      // (memberships, m: their agents are in a, which is what is read)
+      addChanges(pendingOf(change.s), change.a ?? [], change.g ?? [], change.u === true, change.all === true)
       schedule(coalesceMillis)
     },
     refreshAll () {
@@ -264,6 +269,14 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       pending.clear()
     }
   }
+}
+
+/** Adds changes to what a stream has pending (a notification's, or a failed read's again). */
+function addChanges (entry: Pending, agents: Iterable<string>, groups: Iterable<string>, ungrouped: boolean, all: boolean): void {
+  for (const agentId of agents) entry.agents.add(agentId)
+  for (const group of groups) entry.groups.add(group)
+  entry.ungrouped ||= ungrouped
+  entry.all ||= all
 }
 
 function addTo<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): void {

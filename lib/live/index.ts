@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import sseModule, { type SSEPluginOptions } from '@fastify/sse'
 import type pg from 'pg'
-import { createBatcher, type BatchLimits } from '../batch.js'
 import type { ResolvedOptions } from '../options.js'
 import type { Authentication } from '../routes/parts.js'
+import type { AgentViewRequest, AgentViewResult } from '../sql/views.js'
+import type { LiveTelemetry } from '../telemetry/index.js'
 import { createHub, type LiveReads } from './hub.js'
 import { listenForChanges } from './listener.js'
 import { registerLiveRoutes } from './routes.js'
@@ -20,7 +21,9 @@ export interface LiveDependencies extends Authentication {
   /** The listening connection's settings. */
   listenerConfig: pg.ClientConfig
   reads: LiveReads
-  batching: BatchLimits
+  /** A stream's first view: streams opening together read them together, as the agent route's requests do. */
+  firstViews: (request: AgentViewRequest) => Promise<AgentViewResult>
+  telemetry: LiveTelemetry
 }
 
 /**
@@ -28,15 +31,16 @@ export interface LiveDependencies extends Authentication {
  * their refreshes (lib/live/hub.ts), and the two `/events` routes
  * (lib/live/routes.ts), all ended when the gateway closes.
  */
-export async function registerLive (fastify: FastifyInstance, { settings, listenerConfig, reads, batching, ...authentication }: LiveDependencies): Promise<void> {
+export async function registerLive (fastify: FastifyInstance, { settings, listenerConfig, reads, firstViews, telemetry, ...authentication }: LiveDependencies): Promise<void> {
   await fastify.register(fastifySse, { heartbeatInterval: settings.heartbeatMillis })
 
-  const hub = createHub({ reads, coalesceMillis: settings.coalesceMillis, retryMillis: settings.retryMillis, metricsIntervalMillis: settings.metricsIntervalMillis, log: fastify.log })
+  const hub = createHub({ reads, coalesceMillis: settings.coalesceMillis, retryMillis: settings.retryMillis, metricsIntervalMillis: settings.metricsIntervalMillis, log: fastify.log, telemetry })
   const listener = listenForChanges(listenerConfig, fastify.log, {
     onReady: () => { hub.refreshAll() },
     onDown: () => { hub.unavailableAll() },
     onChange: (change) => { hub.change(change) }
   })
+  telemetry.start(listener)
   fastify.addHook('onClose', async () => {
     hub.close()
     await listener.close()
@@ -47,17 +51,16 @@ export async function registerLive (fastify: FastifyInstance, { settings, listen
   await Promise.race([listener.started, new Promise((resolve) => { waited = setTimeout(resolve, LISTENER_WAIT_MILLIS) })])
   clearTimeout(waited)
 
-  // Streams opening together read their first views together, as the agent route's requests do.
-  const readView = createBatcher(reads.views, batching)
   registerLiveRoutes(fastify, {
     ...authentication,
     hub,
     listening: () => listener.ready,
-    readView,
+    readView: firstViews,
     readFloor: reads.floor,
     readGroupMetrics: reads.groupMetrics,
     stream: { retryMillis: settings.retryMillis, maxUnsentBytes: settings.maxUnsentBytes },
     maxStreams: settings.maxStreams,
-    maxStreamsPerCaller: settings.maxStreamsPerCaller
+    maxStreamsPerCaller: settings.maxStreamsPerCaller,
+    telemetry
   })
 }

@@ -27,10 +27,14 @@ export interface ChangeListener {
   /** Resolves once listening for the first time, or once the first attempt failed (it keeps trying). */
   started: Promise<void>
   readonly ready: boolean
+  /** pg_notification_queue_usage() read on the listening connection; null while it is not listening or does not answer within a second. */
+  queueUsage: () => Promise<number | null>
   close: () => Promise<void>
 }
 
 const CONNECT_TIMEOUT_MILLIS = 5000
+/** How long a metrics collection waits for the notification queue's usage. */
+const QUEUE_USAGE_WAIT_MILLIS = 1000
 /** First and longest waits between attempts to connect again. */
 const BACKOFF_MILLIS = { first: 100, max: 5000 }
 
@@ -106,6 +110,15 @@ export function listenForChanges (config: pg.ClientConfig, log: FastifyBaseLogge
   return {
     started,
     get ready () { return ready },
+    async queueUsage () {
+      if (!ready || client === null) return null
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<null>((resolve) => { timer = setTimeout(resolve, QUEUE_USAGE_WAIT_MILLIS, null) })
+      const usage = client.query<{ usage: number }>('SELECT pg_notification_queue_usage() AS usage').then(({ rows }) => (rows[0] as { usage: number }).usage,
+        /* c8 ignore next: the connection lost during the query; the listener reconnects */
+        () => null)
+      return await Promise.race([usage, late]).finally(() => { clearTimeout(timer) })
+    },
     async close () {
       closed = true
       ready = false

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { FloorParams, FloorStreamQuerystring, GroupMetricsQuerystring, MAX_FLOOR_LIMIT, Params, Querystring } from '../../schemas/request.js'
@@ -19,6 +19,8 @@ import { GROUP_METRICS_ROUTE_URL, groupMetricsOrTooMany, groupMetricsRequest } f
 import { floorRequest, type Hub, type MetricsUpdate, type MetricsWatch, type ViewUpdate, type Watch } from './hub.js'
 import { expireAt, streamCounter } from './limits.js'
 import { LiveStream, type LiveEvent, type StreamSettings } from './stream.js'
+import { isDatabaseUnavailable } from '../database.js'
+import type { LiveStreamKind, LiveTelemetry } from '../telemetry/index.js'
 
 export const AGENT_EVENTS_URL = `${ROUTE_URL}/events`
 export const FLOOR_EVENTS_URL = `${FLOOR_ROUTE_URL}/events`
@@ -34,6 +36,7 @@ export interface LiveRouteDependencies extends Authentication {
   stream: StreamSettings
   maxStreams: number
   maxStreamsPerCaller: number
+  telemetry: LiveTelemetry
 }
 
 /** A stream's first views (or figures), and when they were read. */
@@ -62,7 +65,7 @@ const STREAM_RULES =
 
 /** The two live streams: an agent's view, and a floor's views, pushed as they change. */
 export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDependencies): void {
-  const { hub, callers, verifyToken } = deps
+  const { hub, callers, verifyToken, telemetry } = deps
   const counter = streamCounter(deps.maxStreams, deps.maxStreamsPerCaller)
   const open = new Set<LiveStream>()
   // A gateway's close ends every stream (server.close waits for open responses).
@@ -78,13 +81,25 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
 
   /** Opens the stream once the first views are read, and keeps it until the client, the token or the gateway ends it. */
   async function serve<W extends Watch | MetricsWatch, U extends { readAt: number }> (
-    request: FastifyRequest, reply: FastifyReply, watch: Omit<W, 'deliver' | 'unavailable'>,
-    first: () => Promise<First<U>>, toEvents: (updates: U[], stream: LiveStream) => LiveEvent[],
+    kind: LiveStreamKind, request: FastifyRequest, reply: FastifyReply, watch: Omit<W, 'deliver' | 'unavailable'>,
+    first: () => Promise<First<U>>,
+    /** The events of new views; `end` ends the stream with an error body (the view is no longer the caller's). */
+    toEvents: (updates: U[], end: (error: FastifyError) => void) => LiveEvent[],
     onUnavailable: () => void = () => {}
   ): Promise<void> {
     const caller = callers.get(request) as Caller
-    const release = counter.take(caller)
+    let release: () => void
+    try {
+      release = counter.take(caller)
+    } catch (error) {
+      telemetry.refused(kind, error instanceof TooManyStreamsError ? 'caller_limit' : 'gateway_limit')
+      throw error
+    }
     let stream: LiveStream | null = null
+    const end = (error: FastifyError): void => {
+      telemetry.dropped(kind, 'view_gone')
+      ;(stream as LiveStream).end(errorResponse(error))
+    }
     let early: U[] = [] // refreshed while the first views were read: sent after them when newer
     let lastReadAt = 0
     const live = {
@@ -96,7 +111,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         const fresh = updates.filter((update) => update.readAt >= lastReadAt)
         if (fresh.length === 0) return
         lastReadAt = Math.max(...fresh.map((update) => update.readAt))
-        stream.send(toEvents(fresh, stream))
+        stream.send(toEvents(fresh, end))
       },
       unavailable () {
         /* c8 ignore next: the same race; the first read then fails (503) or is fresh */
@@ -109,21 +124,34 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       if (!deps.listening()) throw new DatabaseUnavailableError()
       hub.add(live) // before the first read: a change committed after it reaches this stream
       const { readAt, updates } = await first()
-      const cancelExpiry = expireAt(caller.expiresAt * 1000, () => { (stream as LiveStream).end(errorResponse(new UnauthorizedError())) })
-      const opened = stream = new LiveStream(reply, deps.stream, () => {
+      if (request.raw.socket.destroyed) { // the client left while its first views were read: nothing to open
+        hub.remove(live)
+        release()
+        reply.hijack()
+        return
+      }
+      const cancelExpiry = expireAt(caller.expiresAt * 1000, () => {
+        telemetry.dropped(kind, 'token_expired')
+        ;(stream as LiveStream).end(errorResponse(new UnauthorizedError()))
+      })
+      const closed = telemetry.opened(kind)
+      const report = { sent: (events: LiveEvent[]) => { telemetry.sent(kind, events) }, slowClient: () => { telemetry.dropped(kind, 'slow_client') } }
+      const opened = stream = new LiveStream(reply, deps.stream, report, () => {
         open.delete(opened)
         hub.remove(live)
         release()
         cancelExpiry()
+        closed()
       })
       open.add(opened)
       lastReadAt = readAt
-      opened.send(toEvents(updates, opened))
+      opened.send(toEvents(updates, end))
       live.deliver(early)
       early = []
     } catch (error) {
       hub.remove(live)
       release()
+      if (error instanceof DatabaseUnavailableError || isDatabaseUnavailable(error)) telemetry.refused(kind, 'unavailable')
       throw error
     }
   }
@@ -157,7 +185,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       const scope = authorizeAgent(callers.get(request) as Caller, params, query)
       serializers.agent ??= reply.compileSerializationSchema(AgentViewHead, '200')
       const agent = { agentId: params.agentId, agentGroups: scope.agentGroups }
-      await serve<Watch, ViewUpdate>(request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
+      await serve<Watch, ViewUpdate>('agent', request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
         async () => {
           const readAt = Date.now()
           const view = await deps.readView({ streamId: params.streamId, agentId: params.agentId, source: query.source, scope })
@@ -165,11 +193,11 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
           if (view === 'forbidden') throw new ForbiddenError("The agent is outside the token's agentGroupIds")
           return { readAt, updates: [{ agentId: params.agentId, view, readAt }] }
         },
-        (updates, stream) => {
+        (updates, end) => {
           const events: LiveEvent[] = []
           for (const { view, readAt } of updates) {
             if (view === null || view === 'forbidden') {
-              stream.end(errorResponse(view === null ? new AgentNotFoundError() : new ForbiddenError("The agent is outside the token's agentGroupIds")))
+              end(view === null ? new AgentNotFoundError() : new ForbiddenError("The agent is outside the token's agentGroupIds"))
               return []
             }
             events.push({ event: 'view', data: agentBody(view), readAt })
@@ -211,7 +239,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       serializers.floor ??= reply.compileSerializationSchema(FloorAgentHead, '200')
       const agents = new Set<string>()
       const watch = { streamId: params.streamId, source: query.source, conversationGroups, floor: { floorGroups, agents } }
-      await serve<Watch, ViewUpdate>(request, reply as FastifyReply, watch,
+      await serve<Watch, ViewUpdate>('floor', request, reply as FastifyReply, watch,
         async () => {
           const readAt = Date.now()
           const page = await deps.readFloor(floorRequest(watch as Watch))
@@ -263,16 +291,16 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       const metrics = groupMetricsRequest(callers.get(request) as Caller, request.params, request.query)
       serializers.metrics ??= reply.compileSerializationSchema(GroupMetrics, '200') as Serialize
       let last = '' // the last body sent: an unchanged one is not sent again (but after an error event)
-      await serve<MetricsWatch, MetricsUpdate>(request, reply as FastifyReply, { streamId: request.params.streamId, metrics },
+      await serve<MetricsWatch, MetricsUpdate>('metrics', request, reply as FastifyReply, { streamId: request.params.streamId, metrics },
         async () => {
           const readAt = Date.now()
           return { readAt, updates: [{ metrics: groupMetricsOrTooMany(await deps.readGroupMetrics(metrics)), readAt }] }
         },
-        (updates, stream) => {
+        (updates, end) => {
           const events: LiveEvent[] = []
           for (const { metrics: result, readAt } of updates) {
             if (result === 'too-many') { // groups were added to the stream while it was open
-              stream.end(errorResponse(new InvalidRequestError(TOO_MANY_GROUPS)))
+              end(new InvalidRequestError(TOO_MANY_GROUPS))
               return []
             }
             const body = memo(metricsBodies, result, () => (serializers.metrics as Serialize)(result))

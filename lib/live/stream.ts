@@ -15,6 +15,12 @@ export interface StreamSettings {
   maxUnsentBytes: number
 }
 
+/** What a stream reports (lib/telemetry): the events it wrote, and its client dropped for not reading. */
+export interface StreamReport {
+  sent: (events: LiveEvent[]) => void
+  slowClient: () => void
+}
+
 /**
  * One client's `text/event-stream`, opened by @fastify/sse (headers, heartbeat
  * comments, the close of the connection). Each event's id is
@@ -30,11 +36,13 @@ export class LiveStream {
   #sent = 0
   #ended = false
   #onEnd: () => void
+  #report: StreamReport
 
   /** onEnd: what to do once, when the stream ends for any reason. */
-  constructor (reply: FastifyReply, settings: StreamSettings, onEnd: () => void) {
+  constructor (reply: FastifyReply, settings: StreamSettings, report: StreamReport, onEnd: () => void) {
     this.#reply = reply
     this.#settings = settings
+    this.#report = report
     this.#onEnd = onEnd
     reply.sse.keepAlive()
     reply.sse.onClose(() => { this.#finish() })
@@ -49,6 +57,7 @@ export class LiveStream {
     if (raw.writableLength > this.#settings.maxUnsentBytes) {
       this.#reply.log.info({ unsentBytes: raw.writableLength }, 'live stream dropped: the client does not read')
       raw.destroy()
+      this.#report.slowClient()
       this.#finish()
       return
     }
@@ -57,6 +66,7 @@ export class LiveStream {
       text += `id: ${readAt}-${++this.#sent}\nevent: ${event}\ndata: ${data}\n\n`
     }
     raw.write(text)
+    this.#report.sent(events)
   }
 
   /** Ends the stream, after a last `event: error` when given. */

@@ -5,22 +5,21 @@ import { AgentView } from '../../schemas/response.js'
 import type { Caller } from '../auth.js'
 import { AgentNotFoundError, ForbiddenError } from '../errors.js'
 import { securityRequirement } from '../openapi.js'
-import { createBatcher, type BatchLimits } from '../batch.js'
 import { AgentViewHead, withLists } from './bodies.js'
-import type { ReadAgentViews } from '../sql/views.js'
+import type { AgentViewRequest, AgentViewResult } from '../sql/views.js'
 import { agentErrors, authenticate, authorizeAgent, commonErrors, operationId, splitAgentGroupIds, type Authentication } from './parts.js'
 
 export const ROUTE_URL = '/public/:streamId/analytics/manager/agent/:agentId/active-conversations'
 
 export interface RouteDependencies extends Authentication {
-  /** Runs the statement for a batch of requests (on the pool, or a replica with fallback). */
-  read: ReadAgentViews
-  batching: BatchLimits
+  /**
+   * One request's view. Concurrent requests share statements (lib/index.ts
+   * batches them: see createBatcher), on the pool or a replica with fallback.
+   */
+  readAgentView: (request: AgentViewRequest) => Promise<AgentViewResult>
 }
 
-export function registerRoute (fastify: FastifyInstance, { read, callers, verifyToken, batching }: RouteDependencies): void {
-  // Concurrent requests share statements: see createBatcher.
-  const readAgentView = createBatcher(read, batching)
+export function registerRoute (fastify: FastifyInstance, { readAgentView, callers, verifyToken }: RouteDependencies): void {
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: ROUTE_URL,

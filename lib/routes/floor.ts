@@ -6,25 +6,24 @@ import { authorizeFloor, type Caller } from '../auth.js'
 import { decodeCursor, encodeCursor } from './cursor.js'
 import { securityRequirement } from '../openapi.js'
 import { floorBody, FloorAgentHead } from './bodies.js'
-import { createBatcher, type BatchLimits } from '../batch.js'
 import type { FloorPage, FloorRequest } from '../sql/views.js'
 import { authenticate, commonErrors, floorErrors, operationId, splitAgentGroupIds, type Authentication } from './parts.js'
 
 export const FLOOR_ROUTE_URL = '/public/:streamId/analytics/manager/agents/active-conversations'
 
 export interface FloorRouteDependencies extends Authentication {
-  /** Runs the floor statement for one page (on the pool, or a replica with fallback). */
-  readFloor: (request: FloorRequest) => Promise<FloorPage>
-  /** `concurrency`: most floor statements running at once; pages asked for meanwhile wait their turn. */
-  batching: BatchLimits
+  /**
+   * Runs the floor statement for one page (on the pool, or a replica with
+   * fallback). A page's statement cannot share with another's, but pages take
+   * turns as the agent route's batches do (lib/index.ts): a wallboard's burst
+   * of pages neither crowds the database nor holds every answer in memory at
+   * once (BENCHMARKS.md, step 17).
+   */
+  readPage: (request: FloorRequest) => Promise<FloorPage>
 }
 
 /** The floor: a page of agents, each exactly as the agent route answers it, from one statement. */
-export function registerFloorRoute (fastify: FastifyInstance, { readFloor, callers, verifyToken, batching }: FloorRouteDependencies): void {
-  // A page's statement cannot share with another's, but pages take turns as the agent route's
-  // batches do: a wallboard's burst of pages neither crowds the database nor holds every answer
-  // in memory at once (BENCHMARKS.md, step 17).
-  const readPage = createBatcher(async ([page]: FloorRequest[]) => [await readFloor(page as FloorRequest)], { concurrency: batching.concurrency, maxSize: 1 })
+export function registerFloorRoute (fastify: FastifyInstance, { readPage, callers, verifyToken }: FloorRouteDependencies): void {
   fastify.withTypeProvider<TypeBoxTypeProvider>().route({
     method: 'GET',
     url: FLOOR_ROUTE_URL,

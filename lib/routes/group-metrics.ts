@@ -30,7 +30,7 @@ export function groupMetricsOrTooMany (result: GroupMetricsResult): GroupMetrics
 }
 
 export interface GroupMetricsRouteDependencies extends Authentication {
-  /** Runs the groups' metrics statement (on the pool, or a replica with fallback). */
+  /** Runs the groups' metrics statement (on the pool, or a replica with fallback), taking turns as the floor's pages do. */
   readGroupMetrics: (request: GroupMetricsRequest) => Promise<GroupMetricsResult>
 }
 
