@@ -8,6 +8,7 @@ import { DEMO_AGENT_ID, DEMO_STREAM_ID, seedDemo } from './demo-data.js'
 import { registerDocs } from './docs.js'
 import { startDemoWriter } from './demo-writer.js'
 import { registerWallboard } from './wallboard.js'
+import { registerMetricsPage, type DemoMetrics } from './metrics.js'
 
 export interface DemoOptions {
   host: string
@@ -22,6 +23,8 @@ export interface DemoOptions {
   logger: false | string
   /** Write small changes to the demo stream this often (ms), so the wallboard moves; 0 or absent: never. */
   writerIntervalMillis?: number
+  /** The metrics SDK installed (examples/metrics.ts): its page is served at /metrics. */
+  metrics?: DemoMetrics
 }
 
 /**
@@ -57,6 +60,8 @@ export interface Demo {
   openApiUrl: string
   /** The live floor page. */
   wallboardUrl: string
+  /** The Prometheus page, when the metrics SDK is installed. */
+  metricsUrl: string | undefined
   /** Closes the server, then the plugin's pool, then the embedded database. */
   close: () => Promise<void>
 }
@@ -76,6 +81,7 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     // its last response afterwards would hold the process for keepAliveTimeout (72 s).
     const reaper = setInterval(() => gateway.server.closeIdleConnections(), 100)
     await gateway.close().finally(() => clearInterval(reaper))
+    await options.metrics?.shutdown()
     await embedded?.stop()
   }
   try {
@@ -83,6 +89,7 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
     const seeding = new pg.Pool({ connectionString, max: 1 })
     await seedDemo(seeding).finally(() => seeding.end())
     await registerDocs(gateway)
+    if (options.metrics !== undefined) registerMetricsPage(gateway, options.metrics.exporter)
     await gateway.register(activeConversations, { connectionString, jwt: { secret: options.jwtSecret } })
 
     const sign = createSigner({ key: options.jwtSecret, algorithm: 'HS256', expiresIn: 24 * 3600 * 1000 })
@@ -107,6 +114,7 @@ export async function startDemo (options: DemoOptions): Promise<Demo> {
       docsUrl: `${address}/docs`,
       openApiUrl: `${address}/openapi.json`,
       wallboardUrl: `${address}/wallboard`,
+      metricsUrl: options.metrics === undefined ? undefined : `${address}/metrics`,
       close
     }
   } catch (error) {

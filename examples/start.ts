@@ -1,9 +1,11 @@
 // npm start: the demo gateway on the embedded database (or $DATABASE_URL).
 import { demoOptionsFromEnv, startDemo, type Demo } from './demo.js'
+import { installMetrics } from './metrics.js'
 
 let demo: Demo
 try {
-  demo = await startDemo(demoOptionsFromEnv(process.env))
+  // The OpenTelemetry metrics SDK goes in before the plugin registers: the plugin takes its meter then.
+  demo = await startDemo({ ...demoOptionsFromEnv(process.env), metrics: installMetrics() })
 } catch (error) {
   // One line that says why and what to do (startDemo has cleaned up): no stack for a person to read through.
   console.error(`npm start: the demo could not start: ${(error as Error).message}`)
@@ -30,6 +32,8 @@ curl -sN -H 'auth: ${demo.token}' '${demo.floorCurl.split("'").at(-2) as string}
 
 API docs (Swagger UI; paste the token under Authorize): ${demo.docsUrl}
 OpenAPI document: ${demo.openApiUrl}
+
+The plugin's metrics (OpenTelemetry, Prometheus text format): ${demo.metricsUrl as string}
 `)
 
 // Server, pool and database close in that order, then exit 0; a failure to close exits 1 (unhandled rejection).
