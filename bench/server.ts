@@ -1,11 +1,16 @@
 // The benchmark's server, in a process of its own: the plugin and, on the same
 // server and pool, a baseline route that runs SELECT 1 without auth.
 // Env: DATABASE_URL, BENCH_JWT_SECRET, BENCH_PREPARED_STATEMENTS (true; false as
-// behind a transaction-mode pooler). Prints "listening <url>".
+// behind a transaction-mode pooler), BENCH_TELEMETRY (none; metrics: the OpenTelemetry
+// metrics SDK with a Prometheus reader; traces: that and tracing). Prints "listening <url>".
 import Fastify from 'fastify'
 import pg from 'pg'
 import activeConversations from '../lib/index.js'
 import { countStatements } from '../support/count-statements.js'
+import { installBenchTelemetry, type BenchTelemetry } from './telemetry-sdk.js'
+
+// Before the plugin registers: it takes its meter then.
+installBenchTelemetry((process.env.BENCH_TELEMETRY ?? 'none') as BenchTelemetry)
 
 // Connections are kept (no idle timeout): the bench reads its backends' CPU time.
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10, idleTimeoutMillis: 0 })
