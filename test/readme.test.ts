@@ -35,13 +35,17 @@ t.test('the API table of the README lists every field of the 200 body with its t
   t.same(documentedFields('api-fields'), fields(AgentView as Schema), 'same fields, same order, same types')
 })
 
-t.test('the options table of the README is the options schema: names, types, defaults and meanings', async (t) => {
+/** Every cell of each row of the README's table between `<!-- name:start -->` and `<!-- name:end -->`. */
+function documentedRows (name: string): string[][] {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const table = /<!-- options:start -->([\s\S]*?)<!-- options:end -->/.exec(readme)?.[1] ?? ''
-  const documented = table.split('\n')
+  const table = new RegExp(`<!-- ${name}:start -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme)?.[1] ?? ''
+  return table.split('\n')
     .filter((line) => line.startsWith('| `'))
     .map((line) => line.slice(2, -2).split(/ (?<!\\)\| /))
-  t.same(documented, optionRows(), 'same rows, same order (npm run build && node dist/scripts/options-table.js prints them)')
+}
+
+t.test('the options table of the README is the options schema: names, types, defaults and meanings', async (t) => {
+  t.same(documentedRows('options'), optionRows(), 'same rows, same order (npm run build && node dist/scripts/options-table.js prints them)')
 })
 
 t.test('the queue metrics table of the README lists every figure of a group, in order, with its type', async (t) => {
@@ -50,10 +54,5 @@ t.test('the queue metrics table of the README lists every figure of a group, in 
 })
 
 t.test('the metrics table of the README is lib/telemetry/instruments.ts: names, instruments, units, attributes and meanings', async (t) => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const table = /<!-- metrics:start -->([\s\S]*?)<!-- metrics:end -->/.exec(readme)?.[1] ?? ''
-  const documented = table.split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) => line.slice(2, -2).split(/ (?<!\\)\| /))
-  t.same(documented, metricRows(), 'same rows, same order (npm run build && node dist/scripts/metrics-table.js prints them)')
+  t.same(documentedRows('metrics'), metricRows(), 'same rows, same order (npm run build && node dist/scripts/metrics-table.js prints them)')
 })

@@ -149,7 +149,8 @@ export function createTelemetry ({ prefix, primary, replica }: { prefix: string,
           m.requestWait.record((sentAt - at) / 1000, byStatement[kind])
           if (span !== undefined) links.push({ context: span.spanContext() })
         }
-        return await statement(kind, waiting.length, async () => await run(waiting.map((call) => call.input)), links, (statementSpan) => {
+        const inputs = waiting.map((call) => call.input)
+        return await statement(kind, waiting.length, async () => await run(inputs), links, (statementSpan) => {
           for (const { span } of waiting) {
             span?.addLink({ context: statementSpan.spanContext() })
             span?.end()
