@@ -66,12 +66,12 @@ export const INSTRUMENTS = {
     attributes: ['prefix', 'statement'],
     description: 'Requests (or, for a live refresh, views) one statement answered: how much the batching shares.'
   },
-  requestWait: {
-    name: 'active_conversations.request.wait',
+  statementWait: {
+    name: 'active_conversations.statement.wait',
     instrument: 'histogram',
     unit: 's',
     attributes: ['prefix', 'statement'],
-    description: 'How long a request waited for its statement to be sent: the rest of its event-loop turn, and a free slot among `maxConcurrentStatements`.'
+    description: 'How long a statement\'s oldest request waited for it to be sent, the longest wait of the requests it answered: the rest of the request\'s event-loop turn, and a free slot among `maxConcurrentStatements`.'
   },
   poolConnections: {
     name: 'active_conversations.pool.connections',
