@@ -16,7 +16,7 @@ const WRITERS = 4
 const SECONDS = 5
 
 /** One conversation's life, 5 autocommit statements: queued, accepted, two replies, closed. */
-async function life (client: pg.Client, id: string, n: number): Promise<void> {
+export async function life (client: pg.Client, id: string, n: number): Promise<void> {
   const values = [STREAM, id]
   await client.query(`INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)
                       VALUES ($1, $2, 'chat', 'queued', 'Mix', 'Writer', 'ag-${n % GROUPS}', now(), now())`, values)
