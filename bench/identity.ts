@@ -6,6 +6,8 @@
 // (bench/writers.ts) with FULL against the default (the primary key), in
 // alternating rounds, and the WAL each conversation's life writes either way.
 // Migration 006's notify triggers are disabled throughout: issue 19 drops them.
+// Then what wal_level = logical itself costs the mix against replica: two
+// servers with durable commits, one of each, loaded in turns.
 // BENCH_IDENTITY_ROUNDS (5) rounds of 5 s each way.
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
@@ -55,6 +57,44 @@ for (const fsync of ['off', 'on']) {
   }
 }
 
+/** The mix's rate on a server (4 connections, lives of 5 statements) for this long. */
+async function mixRate (url: string, seconds: number, tag: string): Promise<number> {
+  const writers = await Promise.all(Array.from({ length: 4 }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  let lives = 0
+  let seq = 0
+  const end = Date.now() + seconds * 1000
+  await Promise.all(writers.map(async (client) => {
+    while (Date.now() < end) { const n = seq++; await life(client, `lvl-${tag}-${n}`, n); lives++ }
+  }))
+  for (const client of writers) await client.end()
+  return lives / seconds
+}
+
+// wal_level = logical against replica, durable commits: the same data set on two servers, loaded in turns.
+const levels = await Promise.all(['replica', 'logical'].map(async (level) => await startEmbeddedPostgres({ shared_buffers: '2GB', fsync: 'on', wal_level: level })))
+let levelRow: string
+try {
+  const urls = await Promise.all(levels.map(async (server) => await createDataSet(server.connectionString, 'levels', [LIVE_SHAPE])))
+  for (const url of urls) {
+    const admin = new pg.Pool({ connectionString: url, max: 1 })
+    await (await notifyTriggers(admin))(false)
+    await admin.end()
+    await mixRate(url, 2, 'warm')
+  }
+  const ratios: number[] = []
+  const figures: string[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const rate: number[] = [0, 0]
+    for (const i of round % 2 === 0 ? [1, 0] : [0, 1]) rate[i] = await mixRate(urls[i] as string, 5, `${round}`)
+    ratios.push((rate[1] as number) / (rate[0] as number))
+    figures.push(`${(rate[1] as number).toFixed(0)} / ${(rate[0] as number).toFixed(0)} lives/s`)
+  }
+  levelRow = `| durable commits (\`fsync = on\`), two servers loaded in turns | **${median(ratios).toFixed(2)}** (${figures.join(', ')}) |`
+  log(`wal_level logical / replica: ${median(ratios).toFixed(2)}`)
+} finally {
+  for (const server of levels) await server.stop()
+}
+
 const report = [
   '<!-- identity:start: written by `npm run bench:identity` -->',
   `Run ${new Date().toISOString()} on ${(/model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU')}, wal_level = logical, migration 006's notify triggers disabled: ` +
@@ -63,6 +103,12 @@ const report = [
   '| server | writers\' rate, FULL / default | WAL a life, FULL / default |',
   '|---|---|---|',
   ...rows,
+  '',
+  `The writers' mix on a server with \`wal_level = logical\` over one with \`replica\` (the default), no publication, no slot, migration 006's notify triggers disabled, median of ${ROUNDS} rounds:`,
+  '',
+  '| servers | writers\' rate, logical / replica |',
+  '|---|---|',
+  levelRow,
   '<!-- identity:end -->'
 ].join('\n')
 writeReport('identity', 'What REPLICA IDENTITY FULL would cost writers (npm run bench:identity)', report)
