@@ -14,7 +14,7 @@ import pg from 'pg'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { createDataSet } from './database.js'
 import { log, median, writeReport } from './runner.js'
-import { life, LIVE_SHAPE, notifyTriggers, writersMix } from './writers.js'
+import { life, livesPerSecond, LIVE_SHAPE, notifyTriggers, writersMix } from './writers.js'
 
 const ROUNDS = Number(process.env.BENCH_IDENTITY_ROUNDS ?? 5)
 const LIVES = 500 // a life: inserted, accepted, two replies, closed (5 statements)
@@ -60,14 +60,9 @@ for (const fsync of ['off', 'on']) {
 /** The mix's rate on a server (4 connections, lives of 5 statements) for this long. */
 async function mixRate (url: string, seconds: number, tag: string): Promise<number> {
   const writers = await Promise.all(Array.from({ length: 4 }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
-  let lives = 0
-  let seq = 0
-  const end = Date.now() + seconds * 1000
-  await Promise.all(writers.map(async (client) => {
-    while (Date.now() < end) { const n = seq++; await life(client, `lvl-${tag}-${n}`, n); lives++ }
-  }))
+  const rate = await livesPerSecond(writers, seconds, `lvl-${tag}`)
   for (const client of writers) await client.end()
-  return lives / seconds
+  return rate
 }
 
 // wal_level = logical against replica, durable commits: the same data set on two servers, loaded in turns.

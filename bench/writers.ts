@@ -27,6 +27,18 @@ export async function life (client: pg.Client, id: string, n: number): Promise<v
   await client.query("UPDATE conversations SET status = 'closed', closed_at = now() WHERE stream_id = $1 AND id = $2", values)
 }
 
+let lifeNumber = 0
+
+/** The mix on these connections at once for this long: lives a second (conversation ids `<tag>-<n>`). */
+export async function livesPerSecond (writers: pg.Client[], seconds: number, tag: string): Promise<number> {
+  let lives = 0
+  const end = Date.now() + seconds * 1000
+  await Promise.all(writers.map(async (client) => {
+    while (Date.now() < end) { const n = lifeNumber++; await life(client, `${tag}-${n}`, n); lives++ }
+  }))
+  return lives / seconds
+}
+
 /** Puts what is measured in place (on) or takes it away (off). */
 export type Toggle = (on: boolean) => Promise<void>
 
@@ -44,15 +56,7 @@ export async function notifyTriggers (admin: pg.Pool): Promise<Toggle> {
 export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle?: Toggle): Promise<{ ratio: number, rounds: string[] }> {
   const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
   const setTriggers = toggle ?? await notifyTriggers(admin)
-  let seq = 0
-  const run = async (seconds: number): Promise<number> => {
-    let lives = 0
-    const end = Date.now() + seconds * 1000
-    await Promise.all(writers.map(async (client) => {
-      while (Date.now() < end) { const n = seq++; await life(client, `mix-${n}`, n); lives++ }
-    }))
-    return lives / seconds
-  }
+  const run = async (seconds: number): Promise<number> => await livesPerSecond(writers, seconds, 'mix')
   await setTriggers(true); await run(2); await setTriggers(false); await run(2) // warm-up
   const ratios: number[] = []
   const figures: string[] = []

@@ -11,7 +11,7 @@ import { sign, SECRET } from './helpers/tokens.js'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A metric's Prometheus name, as the exporter writes it: dots as underscores, `_total` after a counter's. */
-export function prometheusName ({ name, instrument }: { name: string, instrument: string }): string {
+function prometheusName ({ name, instrument }: { name: string, instrument: string }): string {
   return `${name.replaceAll('.', '_')}${instrument === 'counter' ? '_total' : ''}`
 }
 

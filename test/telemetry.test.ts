@@ -13,7 +13,7 @@ import { errorType } from '../lib/database.js'
 import { INSTRUMENTS } from '../lib/telemetry/instruments.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen } from './helpers/events.js'
-import { viewUrl } from './helpers/gateway.js'
+import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
 import { histogramOf, installSdk, pointsOf, valueOf } from './helpers/telemetry.js'
 import { managerToken, sign, SECRET } from './helpers/tokens.js'
@@ -29,12 +29,7 @@ const PREFIX = 'active_conversations.prefix'
 
 /** A gateway with the plugin under `prefix`; closed at teardown. */
 async function gatewayAt (t: { teardown: (fn: () => unknown) => void }, prefix: string, options: Partial<ActiveConversationsOptions> = {}, before?: (app: FastifyInstance) => Promise<void>): Promise<FastifyInstance> {
-  const app = Fastify()
-  await before?.(app)
-  await app.register(activeConversations, { prefix, jwt: { secret: SECRET }, ...(options.connectionString === undefined && { pool: db.pool }), ...options } as ActiveConversationsOptions)
-  await app.ready()
-  t.teardown(() => app.close())
-  return app
+  return await gateway(t, { prefix, ...(options.connectionString === undefined && { pool: db.pool }), ...options } as ActiveConversationsOptions, {}, before)
 }
 
 // Registered before the SDK is installed: the metrics API has no proxy, so its meter stays a no-op.

@@ -1,9 +1,10 @@
 import type { FastifyReply } from 'fastify'
 import type { ErrorResponse } from '../../schemas/error.js'
+import type { LiveEventName } from '../telemetry/index.js'
 
 /** One event of a live stream: `data` is JSON text, `readAt` when the data was read (ms since the epoch). */
 export interface LiveEvent {
-  event: 'view' | 'remove' | 'metrics' | 'error'
+  event: LiveEventName
   data: string
   readAt: number
 }

@@ -19,10 +19,12 @@ export const INSTRUMENTATION_NAME = 'fastify-active-conversations'
 const STATEMENTS: StatementKind[] = ['agent', 'floor', 'group_metrics', 'group_members']
 const POOLS: PoolName[] = ['primary', 'replica']
 const LIVE_STREAMS: LiveStreamKind[] = ['agent', 'floor', 'metrics']
+const LIVE_EVENTS: LiveEventName[] = ['view', 'remove', 'metrics', 'error']
 
 /** The span names, one per statement: `<statement> statement` and `<statement> wait`. */
 const spanName = (kind: StatementKind, what: 'statement' | 'wait'): string => `fastify-active-conversations ${kind} ${what}`
 
+export type LiveEventName = 'view' | 'remove' | 'metrics' | 'error'
 export type DropReason = 'slow_client' | 'token_expired' | 'view_gone'
 export type RefuseReason = 'caller_limit' | 'gateway_limit' | 'unavailable'
 
@@ -38,7 +40,7 @@ export interface LiveTelemetry {
   /** A stream opened; the returned function says it closed. */
   opened: (stream: LiveStreamKind) => () => void
   /** Events written to a stream. */
-  sent: (stream: LiveStreamKind, events: ReadonlyArray<{ event: string }>) => void
+  sent: (stream: LiveStreamKind, events: ReadonlyArray<{ event: LiveEventName }>) => void
   dropped: (stream: LiveStreamKind, reason: DropReason) => void
   refused: (stream: LiveStreamKind, reason: RefuseReason) => void
   /** A change notification for a watched stream arrived. */
@@ -79,7 +81,7 @@ export function createTelemetry ({ prefix, primary, replica }: { prefix: string,
   const byReason = <R extends string>(reasons: R[]) => attributes(LIVE_STREAMS, (stream) => attributes(reasons, (reason): Attributes => ({ ...byStream[stream], [ATTRIBUTE.reason]: reason })))
   const dropped = byReason<DropReason>(['slow_client', 'token_expired', 'view_gone'])
   const refused = byReason<RefuseReason>(['caller_limit', 'gateway_limit', 'unavailable'])
-  const events = new Map<string, Attributes>() // by stream and event
+  const byEvent = attributes(LIVE_STREAMS, (stream) => attributes(LIVE_EVENTS, (event): Attributes => ({ ...byStream[stream], [ATTRIBUTE.liveEvent]: event })))
 
   // Collected values: the pools' connections, and what the router and the change source report.
   const pools: Array<[PoolName, pg.Pool]> = replica === null ? [['primary', primary]] : [['primary', primary], ['replica', replica]]
@@ -173,14 +175,9 @@ export function createTelemetry ({ prefix, primary, replica }: { prefix: string,
         return () => { m.liveStreams.add(-1, byStream[stream]) }
       },
       sent: (stream, sent) => {
-        const counts = new Map<string, number>()
+        const counts = new Map<LiveEventName, number>()
         for (const { event } of sent) counts.set(event, (counts.get(event) ?? 0) + 1)
-        for (const [event, count] of counts) {
-          const key = `${stream} ${event}`
-          let attributes = events.get(key)
-          if (attributes === undefined) events.set(key, attributes = { ...byStream[stream], [ATTRIBUTE.liveEvent]: event })
-          m.liveEvents.add(count, attributes)
-        }
+        for (const [event, count] of counts) m.liveEvents.add(count, byEvent[stream][event])
       },
       dropped: (stream, reason) => { m.liveDropped.add(1, dropped[stream][reason]) },
       refused: (stream, reason) => { m.liveRefused.add(1, refused[stream][reason]) },

@@ -4,13 +4,18 @@ import { SECRET } from './tokens.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-/** A gateway with the plugin at its root; closed at teardown. */
+/**
+ * A gateway with the plugin at its root (or under `prefix`), after what
+ * `before` registers (an instrumentation, say); closed at teardown.
+ */
 export async function gateway (
   t: Teardown,
-  options: Omit<ActiveConversationsOptions, 'jwt'> & { jwt?: JwtOptions },
-  fastifyOptions: FastifyServerOptions = {}
+  options: Omit<ActiveConversationsOptions, 'jwt'> & { jwt?: JwtOptions, prefix?: string },
+  fastifyOptions: FastifyServerOptions = {},
+  before?: (app: FastifyInstance) => Promise<void>
 ): Promise<FastifyInstance> {
   const app = Fastify(fastifyOptions)
+  await before?.(app)
   await app.register(activeConversations, { jwt: { secret: SECRET }, ...options })
   await app.ready()
   t.teardown(() => app.close())
