@@ -8,8 +8,8 @@ import { seed, type DataSetShape } from '../support/data-sets.js'
  * indexes) and the busy one: 2 GB of shared buffers. (Huge pages made no measurable difference:
  * BENCHMARKS.md, step 13.)
  */
-export async function startBenchPostgres (): Promise<EmbeddedDatabase> {
-  return await startEmbeddedPostgres({ shared_buffers: '2GB' })
+export async function startBenchPostgres (settings: Record<string, string> = {}): Promise<EmbeddedDatabase> {
+  return await startEmbeddedPostgres({ shared_buffers: '2GB', ...settings })
 }
 
 /** A fresh database of this name on the server, migrated and seeded with the shapes; its URL. */

@@ -5,7 +5,6 @@
 // with wal_level = logical, fsync off and on (durable commits), the writers' mix
 // (bench/writers.ts) with FULL against the default (the primary key), in
 // alternating rounds, and the WAL each conversation's life writes either way.
-// Migration 006's notify triggers are disabled throughout: issue 19 drops them.
 // Then what wal_level = logical itself costs the mix against replica: two
 // servers with durable commits, one of each, loaded in turns.
 // BENCH_IDENTITY_ROUNDS (5) rounds of 5 s each way.
@@ -14,7 +13,7 @@ import pg from 'pg'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { createDataSet } from './database.js'
 import { log, median, writeReport } from './runner.js'
-import { life, livesPerSecond, LIVE_SHAPE, notifyTriggers, writersMix } from './writers.js'
+import { life, livesPerSecond, LIVE_SHAPE, writersMix } from './writers.js'
 
 const ROUNDS = Number(process.env.BENCH_IDENTITY_ROUNDS ?? 5)
 const LIVES = 500 // a life: inserted, accepted, two replies, closed (5 statements)
@@ -43,7 +42,6 @@ for (const fsync of ['off', 'on']) {
     log(`fsync ${fsync}`)
     const url = await createDataSet(server.connectionString, 'identity', [LIVE_SHAPE])
     const admin = new pg.Pool({ connectionString: url, max: 1 })
-    await (await notifyTriggers(admin))(false)
     const wal = { full: await walPerLife(url, admin, true), key: await walPerLife(url, admin, false) }
     const mix = await writersMix(url, admin, ROUNDS, async (full) => {
       await admin.query(`ALTER TABLE conversations REPLICA IDENTITY ${full ? 'FULL' : 'DEFAULT'}`)
@@ -72,7 +70,6 @@ try {
   const urls = await Promise.all(levels.map(async (server) => await createDataSet(server.connectionString, 'levels', [LIVE_SHAPE])))
   for (const url of urls) {
     const admin = new pg.Pool({ connectionString: url, max: 1 })
-    await (await notifyTriggers(admin))(false)
     await admin.end()
     await mixRate(url, 2, 'warm')
   }
@@ -92,14 +89,14 @@ try {
 
 const report = [
   '<!-- identity:start: written by `npm run bench:identity` -->',
-  `Run ${new Date().toISOString()} on ${(/model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU')}, wal_level = logical, migration 006's notify triggers disabled: ` +
+  `Run ${new Date().toISOString()} on ${(/model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU')}, wal_level = logical: ` +
     `the writers' mix (4 connections, each conversation's life as 5 autocommit statements) with \`REPLICA IDENTITY FULL\` on conversations over the default (its primary key), median of ${ROUNDS} rounds (FULL / default in each), and the WAL a life writes (${LIVES} lives on one connection, median of 3 runs).`,
   '',
   '| server | writers\' rate, FULL / default | WAL a life, FULL / default |',
   '|---|---|---|',
   ...rows,
   '',
-  `The writers' mix on a server with \`wal_level = logical\` over one with \`replica\` (the default), no publication, no slot, migration 006's notify triggers disabled, median of ${ROUNDS} rounds:`,
+  `The writers' mix on a server with \`wal_level = logical\` over one with \`replica\` (the default), no slot, median of ${ROUNDS} rounds:`,
   '',
   '| servers | writers\' rate, logical / replica |',
   '|---|---|',

@@ -2,8 +2,8 @@
 // cost the writers. On a fresh copy of the live bench's data set, the writers'
 // mix (bench/writers.ts) with the two indexes against without them, in one run,
 // on a server with fsync off and on one with durable commits (fsync on).
-// BENCH_INDEXES_ROUNDS (5) rounds of 5 s each way; nobody listens (migration
-// 006's gate), as on a database no gateway streams from.
+// BENCH_INDEXES_ROUNDS (5) rounds of 5 s each way; no gateway decodes, as
+// on a database no gateway streams from.
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'

@@ -2,7 +2,8 @@
 // server and pool, a baseline route that runs SELECT 1 without auth.
 // Env: DATABASE_URL, BENCH_JWT_SECRET, BENCH_PREPARED_STATEMENTS (true; false as
 // behind a transaction-mode pooler), BENCH_TELEMETRY (none; metrics: the OpenTelemetry
-// metrics SDK with a Prometheus reader; traces: that and tracing). Prints "listening <url>".
+// metrics SDK with a Prometheus reader; traces: that and tracing), BENCH_LIVE_URL (live.connectionString),
+// BENCH_POLL_MILLIS (live.pollMillis). Prints "listening <url>".
 import Fastify from 'fastify'
 import pg from 'pg'
 import activeConversations from '../lib/index.js'
@@ -25,7 +26,11 @@ app.addHook('onResponse', async (request) => { if (request.url.startsWith('/publ
 await app.register(activeConversations, {
   pool,
   jwt: { secret: process.env.BENCH_JWT_SECRET as string },
-  preparedStatements: process.env.BENCH_PREPARED_STATEMENTS !== 'false'
+  preparedStatements: process.env.BENCH_PREPARED_STATEMENTS !== 'false',
+  live: {
+    ...(process.env.BENCH_LIVE_URL !== undefined && { connectionString: process.env.BENCH_LIVE_URL }),
+    ...(process.env.BENCH_POLL_MILLIS !== undefined && { pollMillis: Number(process.env.BENCH_POLL_MILLIS) })
+  }
 })
 app.get('/baseline', async () => {
   baselineStatements++

@@ -2,9 +2,9 @@ import pg from 'pg'
 import type { DataSetShape } from '../support/data-sets.js'
 import { median } from './runner.js'
 
-// The writers' mix of npm run bench:live, bench:triggers and bench:indexes:
-// what migration 006's triggers, or an index, cost the systems that write
-// conversations. The data set is the live bench's: stream st-1, agents a-0…
+// The writers' mix of npm run bench:live, bench:identity and bench:indexes:
+// what a gateway decoding the WAL, a replica identity, or an index cost the
+// systems that write conversations. The data set is the live bench's: stream st-1, agents a-0…
 // and groups ag-0….
 
 export const STREAM = 'st-1'
@@ -42,20 +42,14 @@ export async function livesPerSecond (writers: pg.Client[], seconds: number, tag
 /** Puts what is measured in place (on) or takes it away (off). */
 export type Toggle = (on: boolean) => Promise<void>
 
-/** The conversations' notify triggers (every trigger on conversations whose name says notify), enabled or disabled. */
-export async function notifyTriggers (admin: pg.Pool): Promise<Toggle> {
-  const { rows: triggers } = await admin.query<{ name: string }>("SELECT tgname AS name FROM pg_trigger WHERE tgrelid = 'conversations'::regclass AND tgname LIKE '%notify%'")
-  return async (on) => { for (const { name } of triggers) await admin.query(`ALTER TABLE conversations ${on ? 'ENABLE' : 'DISABLE'} TRIGGER ${name}`) }
-}
-
 /**
- * The mix from 4 connections at once, with what `toggle` puts in place (by
- * default the conversations' notify triggers) over the same mix without it,
+ * The mix from 4 connections at once, with what `toggle` puts in place over
+ * the same mix without it,
  * in alternating rounds of 5 s; the median of the rounds' ratios.
  */
-export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle?: Toggle): Promise<{ ratio: number, rounds: string[] }> {
+export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle: Toggle): Promise<{ ratio: number, rounds: string[] }> {
   const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
-  const setTriggers = toggle ?? await notifyTriggers(admin)
+  const setTriggers = toggle
   const run = async (seconds: number): Promise<number> => await livesPerSecond(writers, seconds, 'mix')
   await setTriggers(true); await run(2); await setTriggers(false); await run(2) // warm-up
   const ratios: number[] = []

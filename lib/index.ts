@@ -69,14 +69,10 @@ const activeConversations: FastifyPluginAsync<ActiveConversationsOptions> = asyn
   registerFloorRoute(fastify, { ...authentication, readPage: statements.floorPage })
   registerGroupMetricsRoute(fastify, { ...authentication, readGroupMetrics: statements.groupMetrics })
   if (live !== null) {
-    if (!preparedStatements && live.connectionString === undefined) {
-      fastify.log.warn('fastify-active-conversations: behind a transaction-mode pooler (preparedStatements: false) LISTEN gets no session of its own: ' +
-        'set live.connectionString to reach the primary directly, or live.enabled: false')
-    }
     await registerLive(fastify, {
       ...authentication,
       settings: live,
-      listenerConfig: live.connectionString !== undefined
+      replicationConfig: live.connectionString !== undefined
         ? { connectionString: live.connectionString }
         : 'pool' in database ? database.pool.options : { connectionString: database.connectionString },
       reads: statements.live,

@@ -6,6 +6,7 @@ import type { LiveReads } from './live/hub.js'
 import { createReadRouter, withPoolerHint, type OnPool } from './read-routing.js'
 import { readGroupMetrics, type GroupMetricsRequest, type GroupMetricsResult } from './sql/group-metrics.js'
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest, type AgentViewResult, type FloorPage, type FloorRequest, type ReadAgentViews } from './sql/views.js'
+import { readInvisible } from './sql/visibility.js'
 import type { Telemetry } from './telemetry/index.js'
 
 export interface StatementSettings {
@@ -53,6 +54,8 @@ export function createStatements ({ primary, replica, readPoolRetryMillis, prepa
     await on(telemetry.onPool('group_metrics', (target) => readGroupMetrics(target, request, metricsWindowSeconds, MAX_METRICS_GROUPS, preparedStatements)))
   const members = async (streamId: string, groups: string[]) =>
     await onPrimary(telemetry.onPool('group_members', (target) => readGroupMembers(target, streamId, groups, preparedStatements)))
+  const invisible = async (xids: number[]) =>
+    await onPrimary(telemetry.onPool('visibility', (target) => readInvisible(target, xids, preparedStatements)))
 
   // Concurrent agent requests share statements (createBatcher). A floor page's or the metrics' statement cannot
   // share, but they take turns in the same number of slots, so that a burst neither crowds the database nor
@@ -71,7 +74,8 @@ export function createStatements ({ primary, replica, readPoolRetryMillis, prepa
       views: async (requests) => await telemetry.statement('agent', requests.length, async () => await liveViews(requests)),
       floor: async (request) => await telemetry.statement('floor', 1, async () => await liveFloor(request)),
       members: async (streamId, groups) => await telemetry.statement('group_members', 1, async () => await members(streamId, groups)),
-      groupMetrics: async (request) => await telemetry.statement('group_metrics', 1, async () => await liveGroupMetrics(request))
+      groupMetrics: async (request) => await telemetry.statement('group_metrics', 1, async () => await liveGroupMetrics(request)),
+      invisible: async (xids) => await telemetry.statement('visibility', xids.length, async () => await invisible(xids))
     },
     firstLiveView: telemetry.batcher('agent', liveViews, batching)
   }

@@ -61,11 +61,11 @@ export const RateLimitOptions = Type.Object({
 export type RateLimitOptions = Static<typeof RateLimitOptions>
 
 export const LiveOptions = Type.Object({
-  enabled: Type.Optional(Type.Boolean({ default: true, description: 'The three `/events` routes and their listening connection.', errorMessage: 'must be true or false' })),
+  enabled: Type.Optional(Type.Boolean({ default: true, description: 'The three `/events` routes and their replication connection.', errorMessage: 'must be true or false' })),
   connectionString: Type.Optional(Type.String({
     minLength: 1,
-    description: 'Where the listening connection (one, outside the pools) connects: straight to the primary, never through a ' +
-      'transaction-mode pooler (LISTEN needs a session of its own).',
+    description: 'Where the replication connection (one, outside the pools, while streams are open) connects: straight to the ' +
+      'primary, never through a pooler, as a role with `REPLICATION` of its own (see [Where changes come from](#where-changes-come-from)).',
     readmeDefault: '`connectionString`, or the settings `pool` was made with (`pool.options`)',
     errorMessage: 'must be a non-empty string'
   })),
@@ -75,7 +75,10 @@ export const LiveOptions = Type.Object({
   maxStreams: Type.Optional(integer(1, 1_000_000, 'Most streams open on this registration; beyond, 503.', { default: 10_000 })),
   maxStreamsPerCaller: Type.Optional(integer(1, 100_000, "Most streams open per token subject (tokens without `sub`: per stream list); beyond, 429.", { default: 20 })),
   maxUnsentBytes: Type.Optional(integer(1024, 1_073_741_824, 'A client that does not read is dropped once this much waits to be sent to it.', { default: 1_048_576 })),
-  metricsIntervalMillis: Type.Optional(integer(100, 600_000, 'The queue metrics streams are read again at least this often, changes or not: the metrics window moves with the clock.', { default: 10_000 }))
+  metricsIntervalMillis: Type.Optional(integer(100, 600_000, 'The queue metrics streams are read again at least this often, changes or not: the metrics window moves with the clock.', { default: 10_000 })),
+  slotLingerMillis: Type.Optional(integer(0, 3_600_000, 'The replication slot stays this long after the last stream closes, so that screens reconnecting do not create and drop slots in a loop.', { default: 30_000 })),
+  slotWaitMillis: Type.Optional(integer(100, 600_000, 'Creating a slot waits for the transactions already running; past this it gives up and tries again later (streams are polled meanwhile).', { default: 5000 })),
+  pollMillis: Type.Optional(integer(100, 600_000, 'Without a slot (being made, lost, or logical decoding unavailable), every watched view is read again this often and sent when it changed apart from its durations.', { default: 1000 }))
 }, {
   description: 'Live views over server-sent events (see [Live views](#live-views)).',
   readmeDefault: 'on',

@@ -80,7 +80,8 @@ export async function startEmbeddedPostgres (settings: Record<string, string> = 
     const data = join(parent, 'data')
     await initdb(binaries, parent, data, account)
     const port = options.port ?? await freePort()
-    const serverSettings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', fsync: 'off', ...settings }
+    // wal_level = logical: the live views decode the WAL (lib/live/wal.ts); a slot and a walsender per gateway with streams.
+    const serverSettings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', max_connections: '200', fsync: 'off', wal_level: 'logical', max_wal_senders: '40', max_replication_slots: '40', ...settings }
     const standbys: EmbeddedServer[] = []
     const primary = await runCluster(binaries, serverSettings, { data, account, port }, options, async () => {
       for (const standby of standbys) await standby.stop()

@@ -92,7 +92,7 @@ t.test('migration 007 fills the ids of the agents already there', async (t) => {
   }
   t.equal((await migrate(db.pool, { directory: upTo6 })).length, 6)
   await insertStream(db.pool, 's1', { groups: GROUPS, skills: SKILLS, agents: [{ id: 'a1', groups: ['g2', 'g1'], skills: ['k3', 'k1'] }, { id: 'a2', skills: ['k2'] }, { id: 'a3' }] })
-  t.same(await migrate(db.pool), ['007_agent_group_and_skill_ids.sql', '008_group_metrics_indexes.sql'])
+  t.same(await migrate(db.pool), ['007_agent_group_and_skill_ids.sql', '008_group_metrics_indexes.sql', '009_change_publication.sql'])
   t.same(await keptIds(db.pool), {
     's1/a1': { groups: ['g1', 'g2'], skills: ['k1', 'k3'] },
     's1/a2': { groups: [], skills: ['k2'] },

@@ -45,7 +45,7 @@ t.test('npm start serves the plugin\'s metrics at /metrics, each series as the r
 
   let page = await scrape()
   t.equal(series(page, 'active_conversations_live_streams', { active_conversations_live_stream: 'agent' }), 0, 'no stream open yet')
-  t.equal(series(page, 'active_conversations_live_source_connected'), 1, 'the change listener listens')
+  t.equal(series(page, 'active_conversations_live_source_connected'), 0, 'no stream: no slot')
 
   t.same(await Promise.all(['a-1234', 'a-2345', 'a-3456'].map(async (id) => await get(`${manager}/agent/${id}/active-conversations`))), [200, 200, 200])
   t.equal(await get(`${manager}/agents/active-conversations`), 200)
@@ -77,6 +77,7 @@ t.test('npm start serves the plugin\'s metrics at /metrics, each series as the r
   t.equal(await get(`${manager}/agent/a-9999/active-conversations/events`), 404, 'not an agent: not a stream')
   page = await scrape()
   t.equal(series(page, 'active_conversations_live_streams', { active_conversations_live_stream: 'agent' }), 2, 'two streams open')
+  t.equal(series(page, 'active_conversations_live_source_connected'), 1, 'a slot decodes changes')
   await db.pool.query("UPDATE conversations SET customer_first_name = 'Marie' WHERE id = 'c-1233'")
   await stream.next((event) => event.type === 'view' && event.data.includes('Marie'))
   await expiring.next((event) => event.type === 'error', 5000)
@@ -91,7 +92,7 @@ t.test('npm start serves the plugin\'s metrics at /metrics, each series as the r
   t.equal(series(page, 'active_conversations_live_events_total', { ...live, active_conversations_live_event: 'error' }), 1, 'the expired token\'s error')
   t.equal(series(page, 'active_conversations_live_dropped_total', { ...live, active_conversations_reason: 'token_expired' }), 1)
   t.equal(series(page, 'active_conversations_live_refused_total', { ...live, active_conversations_reason: 'caller_limit' }), 0)
-  t.ok((series(page, 'active_conversations_live_changes_total') as number) >= 1, 'the change notification')
+  t.ok((series(page, 'active_conversations_live_changes_total') as number) >= 1, 'the decoded change')
   t.ok((series(page, 'active_conversations_live_lag_count') as number) >= 1, 'its lag')
   t.equal(series(page, 'active_conversations_statement_failures_total', { active_conversations_statement: 'floor', error_type: 'timeout' }), 1, 'the floor statement that timed out')
   const floorDuration = series(page, 'active_conversations_statement_duration_sum', { active_conversations_statement: 'floor' }) as number

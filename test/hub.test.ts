@@ -1,11 +1,14 @@
-// The hub's timing, driven directly: notices fed to it as the listener would,
+// The hub's timing, driven directly: changes fed to it as the change source would,
 // the views read by the real statements on a real PostgreSQL, and the moments
 // that streams meet only by chance (a change during a read, a stream closed
 // before its window ends, a read that fails) made to happen on purpose.
 import t from 'tap'
+import pg from 'pg'
 import { createHub, VIEWS_PER_STATEMENT, type MetricsUpdate, type MetricsWatch, type Watch, type ViewUpdate } from '../lib/live/hub.js'
 import { readGroupMetrics, type GroupMetricsRequest } from '../lib/sql/group-metrics.js'
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/sql/views.js'
+import { readInvisible } from '../lib/sql/visibility.js'
+import { EVERY_STREAM, type Change } from '../lib/live/changes.js'
 import { freshDatabase } from './helpers/database.js'
 import { insertStream } from './helpers/rows.js'
 import { seedWorld, STREAM, OTHER_STREAM } from './helpers/world.js'
@@ -13,8 +16,15 @@ import Fastify from 'fastify'
 import { logLines } from './helpers/log.js'
 
 const db = await freshDatabase(t)
+const connectionString = db.connectionString
 await seedWorld(db.pool)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** A committed transaction's xid (32 bits, as pgoutput gives it). */
+const xidOf = async (client: { query: typeof db.pool.query }): Promise<number> =>
+  Number(BigInt((await client.query('SELECT pg_current_xact_id()::text AS xid')).rows[0].xid) & 0xffffffffn)
+const committedXid = await xidOf(db.pool)
+/** A decoded change, as lib/live/changes.ts makes them, of a committed transaction. */
+const change = (fields: Partial<Change> & { s: string }): Change => ({ a: [], g: [], u: false, all: false, xid: committedXid, committedAt: Date.now(), ...fields })
 
 /** The real reads, counted, each held until `release` when `hold` is set. */
 function readsOnTheDatabase () {
@@ -22,12 +32,14 @@ function readsOnTheDatabase () {
   const floorReads: Array<Parameters<typeof readFloor>[1]> = []
   const metricsReads: GroupMetricsRequest[] = []
   const state = { hold: false, release: () => {}, fail: false, failMembers: false }
+  const visibilityChecks: number[][] = []
   let reading: () => void = () => {}
   const started = () => new Promise<void>((resolve) => { reading = resolve })
   return {
     batches,
     floorReads,
     metricsReads,
+    visibilityChecks,
     state,
     started,
     reads: {
@@ -47,6 +59,10 @@ function readsOnTheDatabase () {
         metricsReads.push(request)
         if (state.fail) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })
         return await readGroupMetrics(db.pool, request, 86_400, 500)
+      },
+      invisible: async (xids: number[]) => {
+        visibilityChecks.push(xids)
+        return await readInvisible(db.pool, xids)
       }
     }
   }
@@ -58,6 +74,7 @@ function agentWatch (streamId: string, agentId: string): Watch & { received: Vie
     source: undefined,
     conversationGroups: null,
     agent: { agentId, agentGroups: null },
+    firstReadAt: 0, // (its stream's first read, long done)
     received: [] as ViewUpdate[],
     errors: 0,
     deliver (updates: ViewUpdate[]) { watch.received.push(...updates) },
@@ -73,7 +90,7 @@ const logger = Fastify({ logger: { level: 'warn', stream: log.stream } }).log
 
 t.test('a change during a read waits for it, then goes in the next read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const a2 = agentWatch(STREAM, 'a2')
@@ -81,9 +98,9 @@ t.test('a change during a read waits for it, then goes in the next read', async 
   hub.add(a2)
   db.state.hold = true
   const first = db.started()
-  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
   await first
-  hub.change({ s: STREAM, a: ['a2'] }) // while the first read is held
+  hub.change(change({ s: STREAM, a: ['a2'] })) // while the first read is held
   await sleep(50)
   t.equal(db.batches.length, 1, 'no second read while the first runs')
   db.state.hold = false
@@ -96,17 +113,17 @@ t.test('a change during a read waits for it, then goes in the next read', async 
 
 t.test('notices of one window merge: one read, each view once', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const again = agentWatch(STREAM, 'a1') // a second screen on the same view
   hub.add(a1)
   hub.add(again)
-  hub.change({ s: STREAM, all: true })
-  hub.change({ s: STREAM, all: true })
-  hub.change({ s: STREAM, a: [], g: ['g1'], u: true })
-  hub.change({ s: STREAM, a: [], g: [], u: true })
-  hub.change({ s: 'st-nobody-watches', a: ['x'] })
+  hub.change(change({ s: STREAM, all: true }))
+  hub.change(change({ s: STREAM, all: true }))
+  hub.change(change({ s: STREAM, a: [], g: ['g1'], u: true }))
+  hub.change(change({ s: STREAM, a: [], g: [], u: true }))
+  hub.change(change({ s: 'st-nobody-watches', a: ['x'] }))
   await sleep(100)
   t.same(db.batches.map((batch) => batch.map((request) => request.agentId)), [['a1']], 'one read, the view once for both screens')
   t.equal(a1.received[0]?.view, again.received[0]?.view, 'the same view object: serialized once for both')
@@ -114,14 +131,14 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
 
 t.test('two streams with the same agent id in one window: each gets its own stream\'s view, never the other\'s', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
   hub.add(main)
   hub.add(other)
-  hub.change({ s: STREAM, a: ['a1'] })
-  hub.change({ s: OTHER_STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
+  hub.change(change({ s: OTHER_STREAM, a: ['a1'] }))
   await sleep(100)
   t.same(db.batches.map((batch) => batch.map((request) => request.streamId)), [[STREAM, OTHER_STREAM]], 'one read, a request for each stream')
   t.match(main.received[0]?.view, { name: 'Ann Lee' })
@@ -130,7 +147,7 @@ t.test('two streams with the same agent id in one window: each gets its own stre
 
 t.test('a floor read again whole is read once for every screen that shows it', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const floor = (agentGroups: string[] | null) => {
     const watch = {
@@ -146,7 +163,7 @@ t.test('a floor read again whole is read once for every screen that shows it', a
     return watch
   }
   const screens = [floor(null), floor(null), floor(null), floor(['g3'])]
-  hub.change({ s: STREAM, all: true })
+  hub.change(change({ s: STREAM, all: true }))
   await sleep(100)
   t.same(db.floorReads.map((request) => request.floorGroups), [null, ['g3']], 'two distinct floors, two reads')
   t.same(screens.map((screen) => screen.received.map((update) => update.agentId)), [['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a2']])
@@ -156,11 +173,11 @@ t.test('a floor read again whole is read once for every screen that shows it', a
 t.test('a refresh of more views than one statement reads: one statement after another, every view delivered', async (t) => {
   await insertStream(db.pool, 'st-many', { agents: Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => ({ id: `m-${i}` })) })
   const reads = readsOnTheDatabase()
-  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
   for (const watch of watches) hub.add(watch)
-  hub.change({ s: 'st-many', all: true })
+  hub.change(change({ s: 'st-many', all: true }))
   for (let i = 0; i < 100 && watches.some((watch) => watch.received.length === 0); i++) await sleep(50)
   t.same(reads.batches.map((batch) => batch.length), [VIEWS_PER_STATEMENT, 1])
   t.ok(watches.every((watch, i) => watch.received.length === 1 && (watch.received[0]?.view as { name: string }).name === `Agent m-${i}`), 'each watch its own agent\'s view')
@@ -168,11 +185,11 @@ t.test('a refresh of more views than one statement reads: one statement after an
 
 t.test('a stream closed before its window ends is not read for', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   hub.add(a1)
-  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
   hub.remove(a1)
   hub.remove(a1) // twice (a stream's failure and its end): harmless
   await sleep(80)
@@ -181,7 +198,7 @@ t.test('a stream closed before its window ends is not read for', async (t) => {
 
 t.test('a failed read: every watch of its streams is told, and the changes are read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -190,11 +207,11 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
   db.state.fail = true
   db.state.hold = true
   const first = db.started()
-  hub.change({ s: STREAM, a: ['a1'], u: true })
-  hub.change({ s: OTHER_STREAM, all: true })
+  hub.change(change({ s: STREAM, a: ['a1'], u: true }))
+  hub.change(change({ s: OTHER_STREAM, all: true }))
   hub.remove(other) // its stream closes before the window ends
   await first
-  hub.change({ s: STREAM, u: true, all: true }) // and more arrives while the read runs
+  hub.change(change({ s: STREAM, u: true, all: true })) // and more arrives while the read runs
   db.state.release()
   await sleep(20)
   t.equal(main.errors, 1, 'told once')
@@ -208,15 +225,15 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
 
 t.test('a failed members read: the streams after it in the window are kept for the retry too', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
   hub.add(main)
   hub.add(other)
   db.state.failMembers = true
-  hub.change({ s: STREAM, g: ['g1'] }) // its members are looked up first, and that fails
-  hub.change({ s: OTHER_STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, g: ['g1'] })) // its members are looked up first, and that fails
+  hub.change(change({ s: OTHER_STREAM, a: ['a1'] }))
   await sleep(20)
   t.equal(main.errors, 1, 'the stream whose read failed is told')
   t.equal(other.errors, 0, 'the one not reached yet is not')
@@ -227,7 +244,7 @@ t.test('a failed members read: the streams after it in the window are kept for t
 
 t.test('removing a metrics watch that was never added (a stream refused before it was) is harmless', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 50, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 50, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   hub.remove(metricsWatch(STREAM, null))
   const watch = metricsWatch(STREAM, null)
@@ -238,11 +255,11 @@ t.test('removing a metrics watch that was never added (a stream refused before i
 
 t.test('closed: changes are dropped, nothing more is read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   hub.add(agentWatch(STREAM, 'a1'))
-  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
   hub.close()
-  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
   await sleep(50)
   t.same(db.batches, [])
 })
@@ -251,6 +268,7 @@ function metricsWatch (streamId: string, groups: string[] | null): MetricsWatch 
   const watch = {
     streamId,
     metrics: { streamId, groups, ungrouped: groups === null, source: undefined, serviceLevelSeconds: 20 },
+    firstReadAt: 0,
     received: [] as MetricsUpdate[],
     errors: 0,
     deliver (updates: MetricsUpdate[]) { watch.received.push(...updates) },
@@ -261,11 +279,11 @@ function metricsWatch (streamId: string, groups: string[] | null): MetricsWatch 
 
 t.test('metrics watches: read on any change of their stream, once per distinct request, and by the clock', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const [whole, again, g1, other] = [metricsWatch(STREAM, null), metricsWatch(STREAM, null), metricsWatch(STREAM, ['g1']), metricsWatch(OTHER_STREAM, null)]
   for (const watch of [whole, again, g1, other]) hub.add(watch)
-  hub.change({ s: STREAM, a: ['a1'] }) // an active conversation of a1's: which group it is in is not said
+  hub.change(change({ s: STREAM, a: ['a1'] })) // an active conversation of a1's: which group it is in is not said
   await sleep(60)
   t.equal(db.metricsReads.length, 2, 'two distinct requests of the changed stream, two reads; none of the other stream')
   t.same([whole, again, g1, other].map((watch) => watch.received.length), [1, 1, 1, 0])
@@ -285,20 +303,93 @@ t.test('metrics watches: read on any change of their stream, once per distinct r
 
 t.test('a metrics read that fails: its watches are told, then read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, log: logger, telemetry: unmeasured })
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const watch = metricsWatch(STREAM, null)
   hub.add(watch)
   db.state.fail = true
-  hub.change({ s: STREAM, a: ['a1'] })
+  hub.change(change({ s: STREAM, a: ['a1'] }))
   await sleep(25)
   t.equal(watch.errors, 1, 'told the database is unavailable')
   db.state.fail = false
   await sleep(60)
   t.equal(watch.received.length, 1, 'then the figures, at the retry')
-  hub.unavailableAll()
-  t.equal(watch.errors, 2, 'told when the listener is down')
   hub.refreshAll()
   await sleep(30)
-  t.equal(watch.received.length, 2, 'and read again when it is back')
+  t.equal(watch.received.length, 2, 'read again, quietly, when a slot is up')
+  t.equal(watch.received[1]?.quiet, true)
+})
+
+t.test('a change whose transaction a new snapshot does not see yet: read now, and again once it is seen', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  const a1 = agentWatch(STREAM, 'a1')
+  hub.add(a1)
+  // A transaction that changed a1 and has not committed: as a decoded commit looks while its transaction leaves the proc array.
+  const writer = new pg.Client({ connectionString })
+  await writer.connect()
+  t.teardown(() => writer.end())
+  await writer.query('BEGIN')
+  await writer.query("UPDATE agents SET first_name = 'Annie' WHERE stream_id = $1 AND id = 'a1'", [STREAM])
+  const xid = await xidOf(writer)
+  hub.change(change({ s: STREAM, a: ['a1'], xid }))
+  await sleep(80)
+  t.ok(a1.received.length >= 1 && a1.received.every((update) => (update.view as { name: string }).name === 'Ann Lee'), 'read as it is now')
+  t.ok(db.visibilityChecks.length >= 2 && db.visibilityChecks.every((xids) => xids.length === 1 && xids[0] === xid), 'asked again while unseen')
+  await writer.query('COMMIT')
+  await sleep(80)
+  t.match(a1.received.at(-1)?.view, { name: 'Annie Lee' }, 'seen: read again')
+  const checks = db.visibilityChecks.length
+  await sleep(50)
+  t.equal(db.visibilityChecks.length, checks, 'then no more asking')
+  await writer.query("UPDATE agents SET first_name = 'Ann' WHERE stream_id = $1 AND id = 'a1'", [STREAM])
+})
+
+t.test('polling: every watch read again each pollMillis, quietly, while any is open; the source told of the first and the last', async (t) => {
+  const db = readsOnTheDatabase()
+  const told: boolean[] = []
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 40, onWatching: (active) => { told.push(active) }, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  hub.poll(true)
+  const [a1, a2, metrics] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1'), metricsWatch(STREAM, null)]
+  for (const watch of [a1, a2, metrics]) hub.add(watch)
+  await sleep(150)
+  t.ok(a1.received.length >= 2 && a2.received.length >= 2 && metrics.received.length >= 2, `read again: ${a1.received.length}, ${a2.received.length}, ${metrics.received.length}`)
+  t.ok([...a1.received, ...a2.received, ...metrics.received].every((update) => update.quiet === true), 'quietly')
+  hub.poll(false)
+  const reads = db.batches.length
+  await sleep(100)
+  t.equal(db.batches.length, reads, 'a slot is up: no more polling')
+  hub.poll(true)
+  for (const watch of [a1, a2, metrics]) hub.remove(watch)
+  await sleep(100)
+  t.equal(db.batches.length, reads, 'no watch: nothing to poll')
+  t.same(told, [true, false])
+})
+
+t.test('a quiet read skips the watches whose first read began after it was asked for, or has not begun', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  const [before, opening, after] = [agentWatch(STREAM, 'a1'), agentWatch(STREAM, 'a2'), agentWatch(STREAM, 'a3')]
+  delete opening.firstReadAt
+  for (const watch of [before, opening, after]) hub.add(watch)
+  hub.refreshAll()
+  after.firstReadAt = performance.now()
+  await sleep(50)
+  t.same([before, opening, after].map((watch) => watch.received.length), [1, 0, 0])
+})
+
+t.test('a truncation: every view of every watched stream, not quietly', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  t.teardown(() => { hub.close() })
+  const [a1, other] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1')]
+  hub.add(a1)
+  hub.add(other)
+  hub.change(change({ s: EVERY_STREAM, all: true }))
+  await sleep(60)
+  t.same([a1.received.length, other.received.length], [1, 1])
+  t.same([a1.received[0]?.quiet, other.received[0]?.quiet], [false, false])
 })

@@ -13,7 +13,7 @@ const run = promisify(execFile)
 const applied = async (db: { pool: import('pg').Pool }) =>
   (await db.pool.query<{ name: string }>('SELECT name FROM fastify_active_conversations_migrations ORDER BY name')).rows.map((row) => row.name)
 
-const PACKAGE_MIGRATIONS = ['001_initial_schema.sql', '002_conversation_skill_ids.sql', '003_skill_names_index.sql', '004_floor_order.sql', '005_conversation_list_items.sql', '006_change_notifications.sql', '007_agent_group_and_skill_ids.sql', '008_group_metrics_indexes.sql']
+const PACKAGE_MIGRATIONS = ['001_initial_schema.sql', '002_conversation_skill_ids.sql', '003_skill_names_index.sql', '004_floor_order.sql', '005_conversation_list_items.sql', '006_change_notifications.sql', '007_agent_group_and_skill_ids.sql', '008_group_metrics_indexes.sql', '009_change_publication.sql']
 
 t.test('applies the package\'s migrations once, from a connection string or a pool', async (t) => {
   const db = await freshDatabase(t, { migrated: false })
@@ -39,7 +39,8 @@ t.test('the released migrations are as they were released', async (t) => {
     '005_conversation_list_items.sql': '1580b4177ae2fca185ffb14f892635331342c8653d853a21f3a53aedc9b13ad3',
     '006_change_notifications.sql': 'db741de0d92a290800c06acbe3bffaffe31bbb0f8c317a38bbebb657068d5851',
     '007_agent_group_and_skill_ids.sql': '9f90cd1da292d85de7c6156286a83a977f932fa9ee1f3be81dacf2fa977320f8',
-    '008_group_metrics_indexes.sql': '101a36c0e2c2345de987cbb2961cf292b454af638ab2827afa8e360f340a8956'
+    '008_group_metrics_indexes.sql': '101a36c0e2c2345de987cbb2961cf292b454af638ab2827afa8e360f340a8956',
+    '009_change_publication.sql': '882cc4ab7c0ec33a298817765b4a147926b57c05b67d1d459908e4593e8a5f7f'
   })
 })
 

@@ -101,10 +101,12 @@ t.test('behind PgBouncer in transaction mode', { skip }, async (t) => {
     await db.pool.query("DELETE FROM conversations WHERE stream_id = $1 AND id = 'through-pgbouncer'", [STREAM])
   })
 
-  t.test('without live.connectionString, one warning says that LISTEN needs a session of its own', async (t) => {
+  t.test('without live.connectionString, one warning says that PgBouncer takes no replication connection, and what to set', async (t) => {
     const log = logLines()
     await gateway(t, { connectionString: bouncer.url(db.name), preparedStatements: false }, { logger: { level: 'warn', stream: log.stream } })
-    t.equal(log.lines.filter((line) => line.includes('LISTEN gets no session of its own')).length, 1)
+    const warnings = log.lines.filter((line) => line.includes('instead of decoding changes'))
+    t.equal(warnings.length, 1)
+    t.match(warnings[0], /the replication connection failed \(.*\): point live.connectionString straight at PostgreSQL's primary/)
   })
 
   t.test('the sessions get their timeout and read-only from the database role; a warning at registration when they do not', async (t) => {

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
 import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
-import type { Change } from './listener.js'
+import { EVERY_STREAM, type Change } from './changes.js'
 import type { LiveTelemetry } from '../telemetry/index.js'
 
 /*
@@ -23,6 +23,8 @@ export interface LiveReads {
   members: (streamId: string, groups: string[]) => Promise<string[]>
   /** Queue metrics of groups (the queue metrics route's statement). */
   groupMetrics: (request: GroupMetricsRequest) => Promise<GroupMetricsResult>
+  /** Which of these decoded transactions a new snapshot does not see yet (lib/sql/visibility.ts). */
+  invisible: (xids: number[]) => Promise<number[]>
 }
 
 /** One agent's view, as a watch receives it. */
@@ -32,10 +34,15 @@ export interface ViewUpdate {
   view: AgentViewText | null | 'forbidden'
   /** When the statement that read it was sent (ms since the epoch): the durations are right at that instant. */
   readAt: number
+  /** Read by a poll or a fresh start, not for a change: send it only if it changed apart from its durations. */
+  quiet?: boolean
 }
 
 /** An open stream, as the hub sees it. */
-export interface Watch {
+/** When a stream's first read began (performance.now()); unset until then. A quiet read asked for before it is not needed. */
+interface FirstRead { firstReadAt?: number }
+
+export interface Watch extends FirstRead {
   streamId: string
   source: AgentViewRequest['source']
   conversationGroups: string[] | null
@@ -54,33 +61,40 @@ export interface MetricsUpdate {
   metrics: GroupMetricsResult
   /** When the statement was sent (ms since the epoch): `longestWaitTime` is right at that instant. */
   readAt: number
+  /** As ViewUpdate's. */
+  quiet?: boolean
 }
 
 /**
  * An open queue metrics stream. The change source does not say which group an
- * active or closed conversation is in (migration 006 names a conversation's
+ * active or closed conversation is in (lib/live/changes.ts names a conversation's
  * group only while it is queued), so any change in its stream reads it again,
  * at most once per coalescing window and once per distinct request however
  * many screens; and so does the clock, every `metricsIntervalMillis`.
  */
-export interface MetricsWatch {
+export interface MetricsWatch extends FirstRead {
   streamId: string
   metrics: GroupMetricsRequest
   deliver: (updates: MetricsUpdate[]) => void
   unavailable: () => void
 }
 
-interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean }
+/**
+ * What a stream has to read. `loud`: for a change (its views are sent); not
+ * loud, for a poll or a fresh start (sent only if changed apart from
+ * durations). `xids`: the decoded transactions behind it, to be visible first.
+ */
+interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean, loud: boolean, xids: Set<number>, since: number }
 
 export interface Hub {
   add: (watch: Watch | MetricsWatch) => void
   remove: (watch: Watch | MetricsWatch) => void
-  /** A notification from the listener. */
+  /** A decoded change (lib/live/changes.ts). */
   change: (change: Change) => void
-  /** Every watch reads fresh views (the listener is back: changes may have been missed). */
+  /** Every watch reads its views again, sent where they changed apart from durations (a slot is up: what was committed before it is in this read). */
   refreshAll: () => void
-  /** Every watch is told the database is unavailable. */
-  unavailableAll: () => void
+  /** Whether to read every watch again every `pollMillis` (no slot decodes changes). */
+  poll: (on: boolean) => void
   close: () => void
 }
 
@@ -92,11 +106,18 @@ export interface HubSettings {
   retryMillis: number
   /** How often the metrics watches are read again without a change. */
   metricsIntervalMillis: number
+  /** While polling, how often every watch is read again. */
+  pollMillis: number
+  /** Told when the first watch is added and when the last is removed. */
+  onWatching: (active: boolean) => void
   log: FastifyBaseLogger
   telemetry: Pick<LiveTelemetry, 'changed' | 'refreshed'>
 }
 
-export function createHub ({ reads, coalesceMillis, retryMillis, metricsIntervalMillis, log, telemetry }: HubSettings): Hub {
+/** How soon a stream woken by a transaction not yet visible is read again. */
+export const VISIBILITY_RETRY_MILLIS = 10
+
+export function createHub ({ reads, coalesceMillis, retryMillis, metricsIntervalMillis, pollMillis, onWatching, log, telemetry }: HubSettings): Hub {
   const watches = new Map<string, Set<Watch>>() // by stream
   const metricsWatches = new Map<string, Set<MetricsWatch>>() // by stream
   let clock: NodeJS.Timeout | null = null // while any metrics watch is open
@@ -105,11 +126,14 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
   let timer: NodeJS.Timeout | null = null
   let flushing = false
   let closed = false
+  let polling = false
+  let poller: NodeJS.Timeout | null = null // while polling and any watch is open
+  let watchCount = 0
 
   function pendingOf (streamId: string): Pending {
     let entry = pending.get(streamId)
     if (entry === undefined) {
-      entry = { agents: new Set(), groups: new Set(), ungrouped: false, all: false }
+      entry = { agents: new Set(), groups: new Set(), ungrouped: false, all: false, loud: false, xids: new Set(), since: performance.now() }
       pending.set(streamId, entry)
     }
     return entry
@@ -126,17 +150,22 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     const since = oldestChange
     pending = new Map()
     oldestChange = null
-    let failed = false
+    let outcome: Outcome = 'done'
     try {
-      failed = await refresh(batch, since)
+      outcome = await refresh(batch, since)
     } finally {
       flushing = false
-      schedule(failed ? retryMillis : coalesceMillis)
+      schedule(outcome === 'failed' ? retryMillis : outcome === 'deferred' ? VISIBILITY_RETRY_MILLIS : coalesceMillis)
     }
   }
 
-  /** Reads and delivers what a window's changes touched; true when a read failed (its changes are pending again). */
-  async function refresh (batch: Map<string, Pending>, since: number | null): Promise<boolean> {
+  /**
+   * Reads and delivers what a window's changes touched. 'failed': a read
+   * failed (its changes are pending again). 'deferred': some were woken by a
+   * transaction a new snapshot does not see yet: read now, and pending again
+   * until it is seen.
+   */
+  async function refresh (batch: Map<string, Pending>, since: number | null): Promise<Outcome> {
     const started = performance.now()
     const requests: AgentViewRequest[] = []
     const requestIndex = new Map<string, number>()
@@ -149,8 +178,16 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     const metricsRequests: GroupMetricsRequest[] = []
     const concerned = new Map<string, Array<Watch | MetricsWatch>>() // by stream, for a failure
     try {
+      const xids = new Set<number>()
+      for (const changed of batch.values()) for (const xid of changed.xids) xids.add(xid)
+      const unseen = new Set(xids.size === 0 ? [] : await reads.invisible([...xids]))
       for (const [streamId, changed] of batch) {
-        const streamMetricsWatches = [...metricsWatches.get(streamId) ?? []]
+        const waiting = [...changed.xids].filter((xid) => unseen.has(xid))
+        if (waiting.length > 0) addChanges(pendingOf(streamId), { ...changed, xids: new Set(waiting) })
+        // A quiet read skips the watches whose first read began after it was asked for (or has not begun):
+        // they show what it would (the first stream's view is read once its slot is up).
+        const needs = (watch: FirstRead): boolean => changed.loud || (watch.firstReadAt !== undefined && watch.firstReadAt < changed.since)
+        const streamMetricsWatches = [...metricsWatches.get(streamId) ?? []].filter(needs)
         for (const watch of streamMetricsWatches) {
           const key = JSON.stringify(watch.metrics)
           if (!metricsIndex.has(key)) {
@@ -168,6 +205,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
           for (const agentId of await reads.members(streamId, [...changed.groups])) touched.add(agentId)
         }
         for (const watch of streamWatches) {
+          if (!needs(watch)) continue
           if (watch.floor !== undefined && changed.all) {
             floorReads.push(watch)
             const request = floorRequest(watch)
@@ -196,33 +234,58 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
         Promise.all(floorRequests.map(async (request) => await reads.floor(request))),
         Promise.all(metricsRequests.map(async (request) => await reads.groupMetrics(request)))
       ])
-      for (const { watch, index } of metricsReads) watch.deliver([{ metrics: metrics[index] as GroupMetricsResult, readAt }])
+      const quiet = (streamId: string): boolean => !(batch.get(streamId) as Pending).loud
+      for (const { watch, index } of metricsReads) watch.deliver([{ metrics: metrics[index] as GroupMetricsResult, readAt, quiet: quiet(watch.streamId) }])
       for (const { watch, agentIds } of wanted) {
-        watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt })))
+        const quietly = quiet(watch.streamId)
+        watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt, quiet: quietly })))
       }
       const floorViews = floors.map((page) => page.agents.map(({ agentId, ...view }): ViewUpdate => ({ agentId, view, readAt })))
       for (const watch of floorReads) {
-        watch.deliver(floorUpdates(watch, floorViews[floorIndex.get(JSON.stringify(floorRequest(watch))) as number] as ViewUpdate[], readAt))
+        const updates = floorUpdates(watch, floorViews[floorIndex.get(JSON.stringify(floorRequest(watch))) as number] as ViewUpdate[], readAt)
+        watch.deliver(quiet(watch.streamId) ? updates.map((update) => ({ ...update, quiet: true })) : updates)
       }
       const done = performance.now()
       const viewsRead = requests.length + floorViews.reduce((sum, views) => sum + views.length, 0) + metricsRequests.length
       telemetry.refreshed(done - started, viewsRead, since === null ? null : done - since)
-      return false
+      return unseen.size > 0 ? 'deferred' : 'done'
     } catch (error) {
       log.warn({ err: error }, 'fastify-active-conversations: live views could not be read; retrying')
       if (since !== null) oldestChange = Math.min(oldestChange ?? since, since)
       for (const [streamId, changed] of batch) {
-        addChanges(pendingOf(streamId), changed.agents, changed.groups, changed.ungrouped, changed.all)
+        addChanges(pendingOf(streamId), changed)
         for (const watch of concerned.get(streamId) ?? []) watch.unavailable()
       }
-      return true
+      return 'failed'
     }
   }
 
   /** Every stream with a metrics watch reads its metrics again (the window moved). */
   function tick (): void {
-    for (const streamId of metricsWatches.keys()) pendingOf(streamId)
+    for (const streamId of metricsWatches.keys()) pendingOf(streamId).loud = true // (an unchanged body is not sent again: lib/live/routes.ts)
     schedule(0)
+  }
+
+  /** Every watched stream reads all its views again, quietly. */
+  function readAllAgain (): void {
+    for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) pendingOf(streamId).all = true
+    schedule(0)
+  }
+
+  /** The poll's clock runs while polling and any watch is open. */
+  function pollClock (): void {
+    const run = polling && watchCount > 0 && !closed
+    if (run && poller === null) poller = setInterval(readAllAgain, pollMillis)
+    if (!run && poller !== null) {
+      clearInterval(poller)
+      poller = null
+    }
+  }
+
+  function counted (delta: 1 | -1): void {
+    watchCount += delta
+    if (watchCount === (delta === 1 ? 1 : 0)) onWatching(delta === 1)
+    pollClock()
   }
 
   return {
@@ -233,37 +296,39 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       } else {
         addTo(watches, watch)
       }
+      counted(1)
     },
     remove (watch) {
-      if ('metrics' in watch) {
-        removeFrom(metricsWatches, watch)
-        if (metricsWatches.size === 0) {
-          clearInterval(clock ?? undefined)
-          clock = null
-        }
-      } else {
-        removeFrom(watches, watch)
+      const removed = 'metrics' in watch ? removeFrom(metricsWatches, watch) : removeFrom(watches, watch)
+      if ('metrics' in watch && metricsWatches.size === 0) {
+        clearInterval(clock ?? undefined)
+        clock = null
       }
+      if (removed) counted(-1)
     },
     change (change) {
-      if (!watches.has(change.s) && !metricsWatches.has(change.s)) return // nobody watches that stream here
+      if (change.s === EVERY_STREAM) { // a truncation: every view of every stream
+        for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) addChanges(pendingOf(streamId), { ...change, agents: [], groups: [], ungrouped: false, all: true, loud: true, xids: [change.xid] })
+      } else if (watches.has(change.s) || metricsWatches.has(change.s)) {
+        addChanges(pendingOf(change.s), { agents: change.a, groups: change.g, ungrouped: change.u, all: change.all, loud: true, xids: [change.xid] })
+      } else {
+        return // nobody watches that stream here
+      }
       telemetry.changed()
-      oldestChange ??= performance.now()
-      // (memberships, m: their agents are in a, which is what is read)
-      addChanges(pendingOf(change.s), change.a ?? [], change.g ?? [], change.u === true, change.all === true)
+      // The lag counts from the commit: how long ago it was, on the server's clock, set on this one's.
+      oldestChange ??= performance.now() - Math.max(0, Date.now() - change.committedAt)
       schedule(coalesceMillis)
     },
-    refreshAll () {
-      for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) pendingOf(streamId).all = true
-      schedule(0)
-    },
-    unavailableAll () {
-      for (const streamWatches of [...watches.values(), ...metricsWatches.values()]) for (const watch of streamWatches) watch.unavailable()
+    refreshAll: readAllAgain,
+    poll (on) {
+      polling = on
+      pollClock()
     },
     close () {
       closed = true
       clearTimeout(timer ?? undefined)
       clearInterval(clock ?? undefined)
+      clearInterval(poller ?? undefined)
       watches.clear()
       metricsWatches.clear()
       pending.clear()
@@ -271,12 +336,19 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
   }
 }
 
-/** Adds changes to what a stream has pending (a notification's, or a failed read's again). */
-function addChanges (entry: Pending, agents: Iterable<string>, groups: Iterable<string>, ungrouped: boolean, all: boolean): void {
-  for (const agentId of agents) entry.agents.add(agentId)
-  for (const group of groups) entry.groups.add(group)
-  entry.ungrouped ||= ungrouped
-  entry.all ||= all
+type Outcome = 'done' | 'deferred' | 'failed'
+
+interface Changed { agents: Iterable<string>, groups: Iterable<string>, ungrouped: boolean, all: boolean, loud: boolean, xids: Iterable<number>, since?: number }
+
+/** Adds changes to what a stream has pending (a decoded change's, or a failed or unseen read's again). */
+function addChanges (entry: Pending, changed: Changed): void {
+  for (const agentId of changed.agents) entry.agents.add(agentId)
+  for (const group of changed.groups) entry.groups.add(group)
+  for (const xid of changed.xids) entry.xids.add(xid)
+  entry.ungrouped ||= changed.ungrouped
+  entry.all ||= changed.all
+  entry.loud ||= changed.loud
+  if (changed.since !== undefined) entry.since = Math.min(entry.since, changed.since)
 }
 
 function addTo<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): void {
@@ -285,10 +357,12 @@ function addTo<W extends { streamId: string }> (byStream: Map<string, Set<W>>, w
   streamWatches.add(watch)
 }
 
-function removeFrom<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): void {
+/** Whether the watch was there. */
+function removeFrom<W extends { streamId: string }> (byStream: Map<string, Set<W>>, watch: W): boolean {
   const streamWatches = byStream.get(watch.streamId)
-  streamWatches?.delete(watch)
+  const removed = streamWatches?.delete(watch) === true
   if (streamWatches?.size === 0) byStream.delete(watch.streamId)
+  return removed
 }
 
 /**

@@ -6,20 +6,22 @@ import type { Authentication } from '../routes/parts.js'
 import type { AgentViewRequest, AgentViewResult } from '../sql/views.js'
 import type { LiveTelemetry } from '../telemetry/index.js'
 import { createHub, type LiveReads } from './hub.js'
-import { listenForChanges } from './listener.js'
+import { createChangeSource, type ChangeSource } from './source.js'
 import { registerLiveRoutes } from './routes.js'
 
 // The package's module.exports is the plugin wrapped by fastify-plugin (its hook must reach our routes);
 // its types declare an ES default export, which under NodeNext names the exports object instead.
 const fastifySse = sseModule as unknown as FastifyPluginAsync<SSEPluginOptions>
 
-/** How long registration waits for the listener's first connection. */
-const LISTENER_WAIT_MILLIS = 1000
+/** How long registration waits for its check of logical decoding (it says in one warning why the views will be polled). */
+const CHECK_WAIT_MILLIS = 1000
+/** How long a stream's first view waits for a slot being made; longer (a long transaction holds it up), it is read and polled until the slot is up. */
+const FIRST_VIEW_WAIT_MILLIS = 1000
 
 export interface LiveDependencies extends Authentication {
   settings: NonNullable<ResolvedOptions['live']>
-  /** The listening connection's settings. */
-  listenerConfig: pg.ClientConfig
+  /** The replication connection's settings. */
+  replicationConfig: pg.ClientConfig
   reads: LiveReads
   /** A stream's first view: streams opening together read them together, as the agent route's requests do. */
   firstViews: (request: AgentViewRequest) => Promise<AgentViewResult>
@@ -27,34 +29,56 @@ export interface LiveDependencies extends Authentication {
 }
 
 /**
- * Live views: one listening connection (lib/live/listener.ts), the watches and
- * their refreshes (lib/live/hub.ts), and the two `/events` routes
- * (lib/live/routes.ts), all ended when the gateway closes.
+ * Live views: the change source (lib/live/source.ts: a replication slot while
+ * streams are open, or polling), the watches and their refreshes
+ * (lib/live/hub.ts), and the three `/events` routes (lib/live/routes.ts), all
+ * ended when the gateway closes.
  */
-export async function registerLive (fastify: FastifyInstance, { settings, listenerConfig, reads, firstViews, telemetry, ...authentication }: LiveDependencies): Promise<void> {
+export async function registerLive (fastify: FastifyInstance, { settings, replicationConfig, reads, firstViews, telemetry, ...authentication }: LiveDependencies): Promise<void> {
   await fastify.register(fastifySse, { heartbeatInterval: settings.heartbeatMillis })
 
-  const hub = createHub({ reads, coalesceMillis: settings.coalesceMillis, retryMillis: settings.retryMillis, metricsIntervalMillis: settings.metricsIntervalMillis, log: fastify.log, telemetry })
-  const listener = listenForChanges(listenerConfig, fastify.log, {
-    onReady: () => { hub.refreshAll() },
-    onDown: () => { hub.unavailableAll() },
-    onChange: (change) => { hub.change(change) }
+  let source: ChangeSource | null = null
+  const hub = createHub({
+    reads,
+    coalesceMillis: settings.coalesceMillis,
+    retryMillis: settings.retryMillis,
+    metricsIntervalMillis: settings.metricsIntervalMillis,
+    pollMillis: settings.pollMillis,
+    onWatching: (active) => { source?.watching(active) },
+    log: fastify.log,
+    telemetry
   })
-  telemetry.start(listener)
+  hub.poll(true) // until a slot is up
+  source = createChangeSource({
+    config: replicationConfig,
+    slotLingerMillis: settings.slotLingerMillis,
+    slotWaitMillis: settings.slotWaitMillis,
+    pollMillis: settings.pollMillis,
+    log: fastify.log,
+    events: {
+      onChanges: (changes) => { for (const change of changes) hub.change(change) },
+      onStreaming: () => {
+        hub.poll(false)
+        hub.refreshAll()
+      },
+      onPolling: () => { hub.poll(true) }
+    }
+  })
+  const changeSource = source
+  telemetry.start(changeSource)
   fastify.addHook('onClose', async () => {
     hub.close()
-    await listener.close()
+    await changeSource.close()
   })
-  // Registration waits a little for the listener, so that streams open at once; never long: streams answer
-  // 503 until it listens, and it keeps trying.
+  // Registration waits a little for its check, so that its warning comes with it; never long.
   let waited: NodeJS.Timeout | undefined
-  await Promise.race([listener.started, new Promise((resolve) => { waited = setTimeout(resolve, LISTENER_WAIT_MILLIS) })])
+  await Promise.race([changeSource.checked, new Promise((resolve) => { waited = setTimeout(resolve, CHECK_WAIT_MILLIS) })])
   clearTimeout(waited)
 
   registerLiveRoutes(fastify, {
     ...authentication,
     hub,
-    listening: () => listener.ready,
+    settled: async () => { await changeSource.settled(FIRST_VIEW_WAIT_MILLIS) },
     readView: firstViews,
     readFloor: reads.floor,
     readGroupMetrics: reads.groupMetrics,

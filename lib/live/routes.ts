@@ -28,8 +28,8 @@ export const METRICS_EVENTS_URL = `${GROUP_METRICS_ROUTE_URL}/events`
 
 export interface LiveRouteDependencies extends Authentication {
   hub: Hub
-  /** Whether changes are being listened for: without it a stream could not be kept fresh (503). */
-  listening: () => boolean
+  /** Resolves once the change source has a slot up, cannot make one, or has been waited on long enough (lib/live/source.ts). */
+  settled: () => Promise<void>
   readView: (request: AgentViewRequest) => Promise<AgentViewResult>
   readFloor: (request: FloorRequest) => Promise<FloorPage>
   readGroupMetrics: (request: GroupMetricsRequest) => Promise<GroupMetricsResult>
@@ -85,7 +85,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
     first: () => Promise<First<U>>,
     /** The events of new views; `end` ends the stream with an error body (the view is no longer the caller's). */
     toEvents: (updates: U[], end: (error: FastifyError) => void) => LiveEvent[],
-    onUnavailable: () => void = () => {}
+    onUnavailable: () => void
   ): Promise<void> {
     const caller = callers.get(request) as Caller
     let release: () => void
@@ -121,8 +121,9 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       }
     } as unknown as W & { deliver: (updates: U[]) => void }
     try {
-      if (!deps.listening()) throw new DatabaseUnavailableError()
       hub.add(live) // before the first read: a change committed after it reaches this stream
+      await deps.settled() // the first stream's slot: its first view is read after its consistent point
+      live.firstReadAt = performance.now()
       const { readAt, updates } = await first()
       if (request.raw.socket.destroyed) { // the client left while its first views were read: nothing to open
         hub.remove(live)
@@ -185,6 +186,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       const scope = authorizeAgent(callers.get(request) as Caller, params, query)
       serializers.agent ??= reply.compileSerializationSchema(AgentViewHead, '200')
       const agent = { agentId: params.agentId, agentGroups: scope.agentGroups }
+      let shown: string | null = null // the last view sent, durations aside
       await serve<Watch, ViewUpdate>('agent', request, reply as FastifyReply, { streamId: params.streamId, source: query.source, conversationGroups: scope.conversationGroups, agent },
         async () => {
           const readAt = Date.now()
@@ -195,15 +197,20 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         },
         (updates, end) => {
           const events: LiveEvent[] = []
-          for (const { view, readAt } of updates) {
+          for (const { view, readAt, quiet } of updates) {
             if (view === null || view === 'forbidden') {
               end(view === null ? new AgentNotFoundError() : new ForbiddenError("The agent is outside the token's agentGroupIds"))
               return []
             }
-            events.push({ event: 'view', data: agentBody(view), readAt })
+            const body = agentBody(view)
+            const changed = withoutDurations(body)
+            if (quiet === true && changed === shown) continue
+            shown = changed
+            events.push({ event: 'view', data: body, readAt })
           }
           return events
-        })
+        },
+        () => { shown = null }) // after a 503 event the screen is told the view again, changed or not
     }
   })
 
@@ -238,6 +245,7 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
       const { floorGroups, conversationGroups } = authorizeFloor(callers.get(request) as Caller, params, query)
       serializers.floor ??= reply.compileSerializationSchema(FloorAgentHead, '200')
       const agents = new Set<string>()
+      const shown = new Map<string, string>() // each agent's last item sent, durations aside
       const watch = { streamId: params.streamId, source: query.source, conversationGroups, floor: { floorGroups, agents } }
       await serve<Watch, ViewUpdate>('floor', request, reply as FastifyReply, watch,
         async () => {
@@ -248,16 +256,22 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         },
         (updates) => {
           const events: LiveEvent[] = []
-          for (const { agentId, view, readAt } of updates) {
+          for (const { agentId, view, readAt, quiet } of updates) {
             if (view === null || view === 'forbidden') {
+              shown.delete(agentId)
               if (agents.delete(agentId)) events.push({ event: 'remove', data: JSON.stringify({ agentId }), readAt })
               continue
             }
             agents.add(agentId)
-            events.push({ event: 'view', data: floorItem(agentId, view), readAt })
+            const item = floorItem(agentId, view)
+            const changed = withoutDurations(item)
+            if (quiet === true && shown.get(agentId) === changed) continue
+            shown.set(agentId, changed)
+            events.push({ event: 'view', data: item, readAt })
           }
           return events
-        })
+        },
+        () => { shown.clear() })
     }
   })
 
@@ -298,13 +312,13 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         },
         (updates, end) => {
           const events: LiveEvent[] = []
-          for (const { metrics: result, readAt } of updates) {
+          for (const { metrics: result, readAt, quiet } of updates) {
             if (result === 'too-many') { // groups were added to the stream while it was open
               end(new InvalidRequestError(TOO_MANY_GROUPS))
               return []
             }
             const body = memo(metricsBodies, result, () => (serializers.metrics as Serialize)(result))
-            if (body === last) continue
+            if (body === last || (quiet === true && withoutDurations(body) === withoutDurations(last))) continue
             last = body
             events.push({ event: 'metrics', data: body, readAt })
           }
@@ -313,6 +327,14 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         () => { last = '' }) // after a 503 event the screen is told the figures again, changed or not
     }
   })
+}
+
+/**
+ * A body without the durations that clients tick from `readAt`: a view read
+ * by a poll is sent only when this changed (a duration alone is no news).
+ */
+function withoutDurations (body: string): string {
+  return body.replace(/"(engagementTime|waitTime|longestWaitTime)":[-\d.e+]+/g, '')
 }
 
 function memo<V extends object> (cache: WeakMap<V, string>, view: V, make: () => string): string {

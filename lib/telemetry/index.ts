@@ -16,7 +16,7 @@ export type { LiveStreamKind, PoolName, StatementKind }
 /** The meter's and tracer's name. */
 export const INSTRUMENTATION_NAME = 'fastify-active-conversations'
 
-const STATEMENTS: StatementKind[] = ['agent', 'floor', 'group_metrics', 'group_members']
+const STATEMENTS: StatementKind[] = ['agent', 'floor', 'group_metrics', 'group_members', 'visibility']
 const POOLS: PoolName[] = ['primary', 'replica']
 const LIVE_STREAMS: LiveStreamKind[] = ['agent', 'floor', 'metrics']
 const LIVE_EVENTS: LiveEventName[] = ['view', 'remove', 'metrics', 'error']
@@ -30,9 +30,10 @@ export type RefuseReason = 'caller_limit' | 'gateway_limit' | 'unavailable'
 
 /** What the change source tells of itself. */
 export interface ChangeSourceState {
-  readonly ready: boolean
-  /** How full the notification queue is (0 to 1); null when it cannot tell now. */
-  queueUsage: () => Promise<number | null>
+  /** Whether a slot decodes changes. */
+  readonly streaming: boolean
+  /** WAL bytes written past what the slot decoded. */
+  backlogBytes: () => number
 }
 
 /** What the live views report. */
@@ -43,7 +44,7 @@ export interface LiveTelemetry {
   sent: (stream: LiveStreamKind, events: ReadonlyArray<{ event: LiveEventName }>) => void
   dropped: (stream: LiveStreamKind, reason: DropReason) => void
   refused: (stream: LiveStreamKind, reason: RefuseReason) => void
-  /** A change notification for a watched stream arrived. */
+  /** A decoded change for a watched stream arrived. */
   changed: () => void
   /** A refresh ended: its duration and views; the wait of its oldest change (ms), when changes caused it. */
   refreshed: (millis: number, views: number, lagMillis: number | null) => void
@@ -95,15 +96,13 @@ export function createTelemetry ({ prefix, primary, replica }: { prefix: string,
       result.observe(m.poolWaiting, pool.waitingCount, attributes)
     }
     if (replica !== null) result.observe(m.replicaAvailable, replicaUp ? 1 : 0, base)
-    if (source !== null) result.observe(m.liveSourceConnected, source.ready ? 1 : 0, base)
+    if (source !== null) {
+      result.observe(m.liveSourceConnected, source.streaming ? 1 : 0, base)
+      result.observe(m.liveSourceBacklog, source.backlogBytes(), base)
+    }
   }
-  const observed: Observable[] = [m.poolConnections, m.poolWaiting, m.replicaAvailable, m.liveSourceConnected]
+  const observed: Observable[] = [m.poolConnections, m.poolWaiting, m.replicaAvailable, m.liveSourceConnected, m.liveSourceBacklog]
   meter.addBatchObservableCallback(observeConnections, observed)
-  const observeBacklog = async (result: BatchObservableResult): Promise<void> => {
-    const usage = await source?.queueUsage()
-    if (usage !== undefined && usage !== null) result.observe(m.liveSourceBacklog, usage, base)
-  }
-  meter.addBatchObservableCallback(observeBacklog, [m.liveSourceBacklog])
 
   async function statement<T> (kind: StatementKind, requests: number, run: () => Promise<T>, links?: Link[], started?: (span: Span) => void): Promise<T> {
     m.statementRequests.record(requests, byStatement[kind])
@@ -199,7 +198,6 @@ export function createTelemetry ({ prefix, primary, replica }: { prefix: string,
     },
     close: () => {
       meter.removeBatchObservableCallback(observeConnections, observed)
-      meter.removeBatchObservableCallback(observeBacklog, [m.liveSourceBacklog])
       source = null
     }
   }

@@ -11,7 +11,7 @@ import type { Counter, Histogram, Meter, ObservableGauge, ObservableUpDownCounte
 export const ATTRIBUTE = {
   /** The plugin's route prefix in the gateway ('' at the root). */
   prefix: 'active_conversations.prefix',
-  /** Which statement: agent, floor, group_metrics, group_members. */
+  /** Which statement: agent, floor, group_metrics, group_members, visibility. */
   statement: 'active_conversations.statement',
   /** Which pool ran it: primary or replica. */
   pool: 'active_conversations.pool',
@@ -27,7 +27,7 @@ export const ATTRIBUTE = {
   reason: 'active_conversations.reason'
 } as const
 
-export type StatementKind = 'agent' | 'floor' | 'group_metrics' | 'group_members'
+export type StatementKind = 'agent' | 'floor' | 'group_metrics' | 'group_members' | 'visibility'
 export type PoolName = 'primary' | 'replica'
 export type LiveStreamKind = 'agent' | 'floor' | 'metrics'
 
@@ -127,14 +127,14 @@ export const INSTRUMENTS = {
     instrument: 'counter',
     unit: '{stream}',
     attributes: ['prefix', 'liveStream', 'reason'],
-    description: 'Streams refused before they opened; `reason`: `caller_limit` (429, `live.maxStreamsPerCaller`), `gateway_limit` (503, `live.maxStreams`), `unavailable` (503, the database or the change listener).'
+    description: 'Streams refused before they opened; `reason`: `caller_limit` (429, `live.maxStreamsPerCaller`), `gateway_limit` (503, `live.maxStreams`), `unavailable` (503, the database).'
   },
   liveChanges: {
     name: 'active_conversations.live.changes',
     instrument: 'counter',
-    unit: '{notification}',
+    unit: '{change}',
     attributes: ['prefix'],
-    description: 'Change notifications received for streams this gateway watches.'
+    description: 'Decoded changes (one per transaction and stream) received for streams this gateway watches.'
   },
   liveRefreshDuration: {
     name: 'active_conversations.live.refresh.duration',
@@ -155,21 +155,21 @@ export const INSTRUMENTS = {
     instrument: 'histogram',
     unit: 's',
     attributes: ['prefix'],
-    description: 'From the arrival of a refresh\'s oldest change notification to its events written: coalescing (`live.coalesceMillis`), waiting for a running refresh, and the refresh. NOTIFY carries no commit time, so the time from the commit to the notification is not in it.'
+    description: 'From the commit of a refresh\'s oldest change (its commit time in the WAL, on PostgreSQL\'s clock) to its events written: decoding, coalescing (`live.coalesceMillis`), waiting for a running refresh, and the refresh.'
   },
   liveSourceConnected: {
     name: 'active_conversations.live.source.connected',
     instrument: 'observableGauge',
     unit: '1',
     attributes: ['prefix'],
-    description: '1 while the change listener listens; 0 while it reconnects (streams then get `event: error` 503, and opens are refused).'
+    description: '1 while a replication slot decodes changes; 0 without one (no stream open, the slot being made or lost, or logical decoding unavailable): streams are then polled every `live.pollMillis`.'
   },
   liveSourceBacklog: {
     name: 'active_conversations.live.source.backlog',
     instrument: 'observableGauge',
-    unit: '1',
+    unit: 'By',
     attributes: ['prefix'],
-    description: 'How full PostgreSQL\'s notification queue is (`pg_notification_queue_usage()`, 0 to 1), read at collection: it grows when a listener on the instance falls behind; full, writers\' commits fail.'
+    description: 'WAL bytes PostgreSQL has written past what this gateway\'s slot decoded, as of the server\'s last keepalive: it grows when the gateway falls behind, and the slot holds that much WAL.'
   }
 } as const satisfies Record<string, Descriptor<'histogram' | 'counter' | 'upDownCounter' | 'observableGauge' | 'observableUpDownCounter'>>
 
