@@ -157,6 +157,17 @@ function gatewayWith (url: string, streams: (server: Server) => Promise<Client[]
 }
 
 const database = await startBenchPostgres({ fsync: 'on', synchronous_commit: 'on' })
+// BENCH_LIVE_MIX_ONLY=1: the two writers' figures alone (writes, writes_idle), for a quick look; no report written.
+if (process.env.BENCH_LIVE_MIX_ONLY === '1') {
+  const url = await createDataSet(database.connectionString, 'live', [LIVE_SHAPE])
+  const pool = new pg.Pool({ connectionString: url, max: 2 })
+  const writes = await mixWith(url, pool, gatewayWith(url, async (s) => await openMany(s, 10, (i) => [agentPath(i % AGENTS), false])))
+  const idleMix = await mixWith(url, pool, gatewayWith(url, async () => []))
+  console.log(`writes=${writes.ratio.toFixed(2)} (${writes.rounds.join(', ')}) writes_idle=${idleMix.ratio.toFixed(2)} (${idleMix.rounds.join(', ')})`)
+  await pool.end()
+  await database.stop()
+  process.exit(0)
+}
 try {
   log('seeding 200 agents …')
   const url = await createDataSet(database.connectionString, 'live', [LIVE_SHAPE])

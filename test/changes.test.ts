@@ -3,7 +3,7 @@
 // as one change per stream saying which agents, which groups' queues and
 // whether the ungrouped queue changed; nothing for a rolled-back transaction.
 import t from 'tap'
-import { changesOf, EVERY_STREAM, PUBLICATION, type Change } from '../lib/live/changes.js'
+import { CHANGE_COLUMNS, changesOf, EVERY_STREAM, PUBLICATION, type Change } from '../lib/live/changes.js'
 import { openWalStream } from '../lib/live/wal.js'
 import { freshDatabase } from './helpers/database.js'
 import { insert, insertConversations, insertStream } from './helpers/rows.js'
@@ -21,6 +21,7 @@ await insertStream(db.pool, 's2', { groups: ['g1'], agents: [{ id: 'a1', groups:
 const received: Change[][] = []
 const wal = await openWalStream({ connectionString: db.connectionString }, {
   publication: PUBLICATION,
+  columns: CHANGE_COLUMNS,
   slotWaitMillis: 10_000,
   onCommit: (commit) => { received.push(changesOf(commit)) },
   onLost: (error) => { throw error }

@@ -20,6 +20,9 @@ export interface Change {
   committedAt: number
 }
 
+/** The columns changesOf reads: the WAL client decodes these alone. */
+export const CHANGE_COLUMNS: ReadonlySet<string> = new Set(['stream_id', 'id', 'agent_id', 'agent_group_id', 'status'])
+
 /** A truncation: every stream, every view. */
 export const EVERY_STREAM = '*'
 

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { FastifyBaseLogger } from 'fastify'
-import { changesOf, PUBLICATION, type Change } from './changes.js'
+import { CHANGE_COLUMNS, changesOf, PUBLICATION, type Change } from './changes.js'
 import { openWalStream, replicationClient, SlotWaitError, type WalStream } from './wal.js'
 
 /*
@@ -83,6 +83,7 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
     opening = true
     openWalStream(config, {
       publication: PUBLICATION,
+      columns: CHANGE_COLUMNS,
       slotWaitMillis,
       onCommit: (commit) => { events.onChanges(changesOf(commit)) },
       onLost: (error) => {

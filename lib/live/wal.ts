@@ -36,6 +36,8 @@ export interface WalStream {
 
 export interface WalStreamSettings {
   publication: string
+  /** The columns decoded (the others are skipped); all when unset. */
+  columns?: ReadonlySet<string>
   /** How long creating the slot may wait for the transactions running when it began; then the attempt fails (SlotWaitError). */
   slotWaitMillis: number
   onCommit: (commit: WalCommit) => void
@@ -50,6 +52,15 @@ export class SlotWaitError extends Error {
     this.name = 'SlotWaitError'
   }
 }
+
+/**
+ * How often the slot is told how far this client has decoded (or sooner when
+ * the server asks). Each such reply that moves the slot has the walsender
+ * recompute the slots' xmin under ProcArrayLock held exclusively, which every
+ * writer's commit takes too: a reply per commit cost a writers' mix about a
+ * quarter of its rate (BENCHMARKS.md). The slot holds at most this much more WAL.
+ */
+const ACKNOWLEDGE_MILLIS = 1000
 
 /** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
 const PG_EPOCH_MICROS = 946_684_800_000_000n
@@ -70,7 +81,7 @@ export function replicationClient (config: pg.ClientConfig, purpose: string): pg
  * name carries the process id, for a DBA reading pg_replication_slots), and
  * streams the publication's committed transactions to `onCommit`.
  */
-export async function openWalStream (config: pg.ClientConfig, { publication, slotWaitMillis, onCommit, onLost }: WalStreamSettings): Promise<WalStream> {
+export async function openWalStream (config: pg.ClientConfig, { publication, columns, slotWaitMillis, onCommit, onLost }: WalStreamSettings): Promise<WalStream> {
   const client = replicationClient(config, 'changes')
   let closing = false
   let lost = false
@@ -102,11 +113,14 @@ export async function openWalStream (config: pg.ClientConfig, { publication, slo
     closing = false
   }
 
-  const decoder = new PgOutputDecoder(onCommit)
+  const decoder = new PgOutputDecoder(onCommit, columns)
   let received = 0n // the end of the last commit decoded (or of the WAL, between transactions)
   let serverEnd = 0n
   const connection = (client as unknown as { connection: CopyBothConnection }).connection
-  const acknowledge = (): void => {
+  let acknowledged = 0 // when the last reply was sent (ms since the epoch)
+  const acknowledge = (now: boolean): void => {
+    if (!now && Date.now() - acknowledged < ACKNOWLEDGE_MILLIS) return
+    acknowledged = Date.now()
     const message = Buffer.alloc(34)
     message.write('r', 0)
     message.writeBigUInt64BE(received, 1) // written
@@ -121,21 +135,23 @@ export async function openWalStream (config: pg.ClientConfig, { publication, slo
       if (chunk[0] === 0x6b) { // 'k': primary keepalive: WAL end, server time, reply requested
         serverEnd = chunk.readBigUInt64BE(1)
         if (!decoder.inTransaction && serverEnd > received) received = serverEnd // nothing of ours before it
-        if (chunk[17] === 1) acknowledge()
+        acknowledge(chunk[17] === 1)
         return
       }
       if (chunk[0] !== 0x77) return // 'w': XLogData (start, end, time: 25 bytes), then a pgoutput message
       const end = decoder.message(chunk.subarray(25))
       if (end !== null) {
         received = end
-        acknowledge()
+        acknowledge(false)
       }
     } catch (error) {
       lose(error as Error) // a message this decoder does not understand: start again from a fresh slot
     }
   })
-  // Runs until the session ends: the server answers with CopyBoth and streams.
-  client.query(`START_REPLICATION SLOT ${slotName} LOGICAL 0/0 (proto_version '1', publication_names '${publication}')`)
+  // Runs until the session ends: the server answers with CopyBoth and streams. Binary: the walsender sends each
+  // column's binary form, not its text (a timestamp's text output costs it far more); a text column's binary
+  // form is its UTF-8 bytes, which is all that is read here.
+  client.query(`START_REPLICATION SLOT ${slotName} LOGICAL 0/0 (proto_version '1', publication_names '${publication}', binary 'true')`)
     .catch((error: Error) => { lose(error) })
   return {
     consistentPoint,
@@ -167,15 +183,19 @@ interface CopyBothConnection {
   sendCopyFromChunk: (chunk: Buffer) => void
 }
 
-interface Relation { name: string, columns: string[] }
+interface Relation { name: string, columns: Array<string | null> }
 
 /** pgoutput's messages (protocol version 1) into committed transactions. */
 class PgOutputDecoder {
   #relations = new Map<number, Relation>()
   #transaction: WalCommit | null = null
   #onCommit: (commit: WalCommit) => void
+  #columns: ReadonlySet<string> | undefined
 
-  constructor (onCommit: (commit: WalCommit) => void) { this.#onCommit = onCommit }
+  constructor (onCommit: (commit: WalCommit) => void, columns?: ReadonlySet<string>) {
+    this.#onCommit = onCommit
+    this.#columns = columns
+  }
 
   get inTransaction (): boolean { return this.#transaction !== null }
 
@@ -189,10 +209,11 @@ class PgOutputDecoder {
         reader.cstring() // namespace
         const name = reader.cstring()
         reader.byte() // replica identity setting
-        const columns: string[] = []
+        const columns: Array<string | null> = [] // null: a column not decoded
         for (let count = reader.int16(), i = 0; i < count; i++) {
           reader.byte() // flags
-          columns.push(reader.cstring())
+          const column = reader.cstring()
+          columns.push(this.#columns === undefined || this.#columns.has(column) ? column : null)
           reader.int32() // type
           reader.int32() // type modifier
         }
@@ -275,16 +296,17 @@ class Reader {
     return text
   }
 
-  tuple (columns: string[]): Row {
+  /** A tuple's columns by name; the columns named null are skipped. */
+  tuple (columns: Array<string | null>): Row {
     const row: Row = {}
     for (let count = this.int16(), i = 0; i < count; i++) {
       const kind = this.byte()
-      const name = columns[i] as string
-      if (kind === 0x6e) row[name] = null // 'n'
-      else if (kind === 0x75) row[name] = undefined // 'u': an unchanged TOAST value
-      else { // 't'
+      const name = columns[i] as string | null
+      if (kind === 0x6e) { if (name !== null) row[name] = null } // 'n'
+      else if (kind === 0x75) { if (name !== null) row[name] = undefined } // 'u': an unchanged TOAST value
+      else { // 't' (text) or 'b' (binary): a length, then the bytes
         const length = this.int32()
-        row[name] = this.#buffer.toString('utf8', this.#offset, this.#offset + length)
+        if (name !== null) row[name] = this.#buffer.toString('utf8', this.#offset, this.#offset + length)
         this.#offset += length
       }
     }
