@@ -6,7 +6,7 @@ import { DEMO_STREAM_ID } from './demo-data.js'
  * visibly moves: a conversation arrives, the one waiting longest is accepted
  * by a member of its group, the longest-running one closes, an agent's status
  * changes. Each is one autocommit statement, as a contact-center system
- * writes: the triggers of migration 006 tell the gateway.
+ * writes: the gateway decodes them from the WAL (migration 009).
  */
 const ARRIVE = `
 INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)

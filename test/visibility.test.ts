@@ -20,6 +20,7 @@ t.test('a write decoded before it is visible: its view follows once it is seen, 
   t.teardown(() => database.stop())
   await migrate(database.connectionString)
   const admin = new pg.Pool({ connectionString: database.connectionString, max: 3 })
+  admin.on('error', () => {}) // the server stops at teardown
   t.teardown(() => admin.end())
   await seedWorld(admin)
 
@@ -34,6 +35,7 @@ t.test('a write decoded before it is visible: its view follows once it is seen, 
   await sleep(200)
 
   const writer = new pg.Client({ connectionString: database.connectionString })
+  writer.on('error', () => {})
   await writer.connect()
   t.teardown(() => writer.end())
   writer.on('notice', () => {}) // the cancelled wait's warning: the transaction has already committed locally

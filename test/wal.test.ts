@@ -10,7 +10,7 @@ const server = { connectionString: db.connectionString }
 /** A stream that decodes the columns the tests read (items.at, a timestamp in binary form, is skipped). */
 const open = async (onCommit: (commit: WalCommit) => void, onLost: (error: Error) => void = () => {}, slotWaitMillis = 10_000) =>
   await openWalStream({ connectionString: server.connectionString }, { publication: 'spike', columns: new Set(['id', 'agent', 'note']), slotWaitMillis, onCommit, onLost })
-await admin.query('CREATE TABLE items (id text PRIMARY KEY, at timestamptz DEFAULT now(), agent text, note text)')
+await admin.query('CREATE TABLE items (id text PRIMARY KEY, agent text, note text, at timestamptz DEFAULT now())')
 await admin.query('CREATE TABLE moved (id text PRIMARY KEY, agent text)')
 await admin.query('ALTER TABLE moved REPLICA IDENTITY FULL')
 await admin.query('CREATE PUBLICATION spike FOR TABLE items, moved')
