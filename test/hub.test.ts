@@ -388,8 +388,20 @@ t.test('a truncation: every view of every watched stream, not quietly', async (t
   const [a1, other] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1')]
   hub.add(a1)
   hub.add(other)
+  const floor = {
+    streamId: STREAM,
+    source: undefined,
+    conversationGroups: null,
+    floor: { floorGroups: null, agents: new Set(['a1', 'truncated-away']) },
+    firstReadAt: 0,
+    received: [] as ViewUpdate[],
+    deliver (updates: ViewUpdate[]) { floor.received.push(...updates) },
+    unavailable () {}
+  }
+  hub.add(floor)
   hub.change(change({ s: EVERY_STREAM, all: true }))
   await sleep(60)
   t.same([a1.received.length, other.received.length], [1, 1])
   t.same([a1.received[0]?.quiet, other.received[0]?.quiet], [false, false])
+  t.same(floor.received.filter((update) => update.view === null).map((update) => update.agentId), ['truncated-away'], 'the floor read whole: an agent no longer on it, gone')
 })

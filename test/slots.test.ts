@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import t from 'tap'
 import pg from 'pg'
 import { migrate } from '../lib/index.js'
+import { checkLogicalDecoding } from '../lib/live/source.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen } from './helpers/events.js'
@@ -120,4 +121,9 @@ t.test('a gateway killed with SIGKILL leaves no slot', async (t) => {
   const killed = Date.now()
   child.kill('SIGKILL')
   t.ok(await until(async () => (await slotNames()).length === 0, 2000), `no slot ${Date.now() - killed} ms after SIGKILL (within 2 s)`)
+})
+
+t.test('a database without migration 009: the check says to run the migrations', async (t) => {
+  const bare = await freshDatabase(t, { migrated: false })
+  t.match(await checkLogicalDecoding({ connectionString: bare.connectionString }), /the publication fastify_active_conversations is missing: run the migrations/)
 })

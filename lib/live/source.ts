@@ -95,7 +95,8 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
       }
     }).then((opened) => {
       opening = false
-      if (closed || !wanted) { void opened.close(); return } // (the linger ended while the slot was made)
+      /* c8 ignore next: the gateway closed, or its last stream's linger ended, while the slot was being made (a race) */
+      if (closed || !wanted) { void opened.close(); return }
       stream = opened
       wait = BACKOFF_MILLIS.first
       if (failing) log.info('fastify-active-conversations: decoding changes again')
@@ -185,6 +186,7 @@ export async function checkLogicalDecoding (config: pg.ClientConfig): Promise<st
               EXISTS (SELECT FROM pg_publication WHERE pubname = '${PUBLICATION}') AS published`)
     const { walLevel, standby, version, published } = settings as { walLevel: string, standby: boolean, version: number, published: boolean }
     if (walLevel !== 'logical') return `wal_level is ${walLevel}: set wal_level = logical and restart PostgreSQL (README, "Where changes come from")`
+    /* c8 ignore next: no PostgreSQL before 16 on these machines (the embedded one is 18, Debian's 15 has no standby here) */
     if (standby && version < 160000) return 'live.connectionString reaches a standby of PostgreSQL before 16, which cannot decode: point it at the primary'
     if (!published) return `the publication ${PUBLICATION} is missing: run the migrations (npm run migrate)`
     return null
@@ -203,6 +205,7 @@ function whyNoDecoding (error: Error): string | null {
   // Not a server's SQLSTATE (ECONNREFUSED, a timeout), a connection failure, resources, a restart: try again.
   if (code === undefined || code.length !== 5 || (/^(08|53|57)/.test(code) && code !== '08P01')) return null
   if (code === '42501') return `the role may not replicate (${error.message}): give live.connectionString a role with REPLICATION (SECURITY.md)`
+  /* c8 ignore next: initdb's pg_hba.conf admits replication from 127.0.0.1, so no test server refuses it this way */
   if (code === '28000') return `PostgreSQL refuses the replication connection (${error.message}): add a \`host replication\` line for this role to pg_hba.conf`
   return `the replication connection failed (${error.message}): point live.connectionString straight at PostgreSQL's primary, with a role with REPLICATION`
 }
