@@ -8,6 +8,7 @@ import t from 'tap'
 import pg from 'pg'
 import { migrate } from '../lib/index.js'
 import { checkLogicalDecoding } from '../lib/live/source.js'
+import { openWalStream } from '../lib/live/wal.js'
 import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
 import { freshDatabase } from './helpers/database.js'
 import { listen } from './helpers/events.js'
@@ -101,6 +102,8 @@ t.test('a server with wal_level = replica: one warning that says what to change;
   await pool.query("UPDATE agents SET online_status = 'away' WHERE stream_id = $1 AND id = 'a1'", [STREAM])
   await client.next((event) => event.data.includes('"onlineStatus":"away"'), 2000)
   t.same(await slotNames(pool), [], 'no slot')
+  await t.rejects(openWalStream({ connectionString: database.connectionString }, { publication: 'fastify_active_conversations', slotWaitMillis: 1000, onCommit: () => {}, onLost: () => {} }),
+    /logical decoding requires/, 'a slot cannot be made there: the server says why')
   t.equal(log.lines.filter((line) => line.includes('instead of decoding changes')).length, 1, 'still one warning')
 })
 

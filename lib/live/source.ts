@@ -178,25 +178,27 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
 export async function checkLogicalDecoding (config: pg.ClientConfig): Promise<string | null> {
   const client = replicationClient(config, 'check')
   client.on('error', () => {})
+  let settings: { walLevel: string, standby: boolean, version: number, published: boolean }
   try {
     await client.connect()
-    const { rows: [settings] } = await client.query<{ walLevel: string, standby: boolean, version: number, published: boolean }>(
+    const { rows } = await client.query<typeof settings>(
       `SELECT current_setting('wal_level') AS "walLevel", pg_is_in_recovery() AS standby,
               current_setting('server_version_num')::int AS version,
               EXISTS (SELECT FROM pg_publication WHERE pubname = '${PUBLICATION}') AS published`)
-    const { walLevel, standby, version, published } = settings as { walLevel: string, standby: boolean, version: number, published: boolean }
-    if (walLevel !== 'logical') return `wal_level is ${walLevel}: set wal_level = logical and restart PostgreSQL (README, "Where changes come from")`
-    /* c8 ignore next: no PostgreSQL before 16 on these machines (the embedded one is 18, Debian's 15 has no standby here) */
-    if (standby && version < 160000) return 'live.connectionString reaches a standby of PostgreSQL before 16, which cannot decode: point it at the primary'
-    if (!published) return `the publication ${PUBLICATION} is missing: run the migrations (npm run migrate)`
-    return null
+    settings = rows[0] as typeof settings
   } catch (error) {
+    await client.end().catch(() => {})
     const reason = whyNoDecoding(error as Error)
     if (reason === null) throw error
     return reason
-  } finally {
-    await client.end().catch(() => {})
   }
+  await client.end()
+  const { walLevel, standby, version, published } = settings
+  if (walLevel !== 'logical') return `wal_level is ${walLevel}: set wal_level = logical and restart PostgreSQL (README, "Where changes come from")`
+  /* c8 ignore next: no PostgreSQL before 16 on these machines (the embedded one is 18, Debian's 15 has no standby here) */
+  if (standby && version < 160000) return 'live.connectionString reaches a standby of PostgreSQL before 16, which cannot decode: point it at the primary'
+  if (!published) return `the publication ${PUBLICATION} is missing: run the migrations (npm run migrate)`
+  return null
 }
 
 /** A failure that trying again will not mend, said with its fix; null for one that may pass (the server down, a slot's wait). */
