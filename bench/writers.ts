@@ -61,7 +61,7 @@ export async function writersMix (url: string, admin: pg.Pool, rounds: number, t
     figures.push(`${(rate.true as number).toFixed(0)} / ${(rate.false as number).toFixed(0)} lives/s`)
   }
   await setTriggers(true)
-  await admin.query("DELETE FROM conversations WHERE stream_id = $1 AND id LIKE 'mix-%'", [STREAM])
+  await admin.query("DELETE FROM conversations WHERE stream_id = $1 AND (id LIKE 'mix-%' OR id LIKE 'warm-%')", [STREAM])
   for (const client of writers) await client.end()
   return { ratio: median(ratios), rounds: figures }
 }
