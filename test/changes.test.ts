@@ -44,7 +44,7 @@ async function toldOf (write: () => Promise<unknown>): Promise<Told[][]> {
   return received.slice(0, -1).map((changes) => changes.map(({ xid, committedAt, a, g, ...change }) => ({ ...change, a: a.sort(), g: g.sort() })))
 }
 
-const only = (s: string, fields: Partial<Told>): Told[][] => [[{ s, a: [], g: [], u: false, all: false, ...fields }]]
+const only = (s: string, fields: Partial<Told>): Told[][] => [[{ s, a: [], g: [], u: false, ...fields }]]
 
 t.test('a conversation queued in a group, then accepted, then closed, then deleted', async (t) => {
   t.same(await toldOf(() => insertConversations(db.pool, 's1', [{ id: 'c1', status: 'queued', group: 'g1' }])), only('s1', { g: ['g1'] }), 'queued: the group\'s queue')
@@ -78,7 +78,7 @@ t.test('one change per transaction and stream, whatever the rows and statements'
   const many = await toldOf(() => db.pool.query(`
     INSERT INTO conversations (stream_id, id, source, status, customer_first_name, customer_last_name, agent_group_id, started_at, queued_at)
     SELECT s, 'm-' || s || '-' || i, 'chat', 'queued', 'C', 'T', 'g1', now(), now() FROM unnest(ARRAY['s1', 's2']) s, generate_series(1, 100) i`))
-  t.same(many.map((changes) => changes.sort((x, y) => x.s.localeCompare(y.s))), [[{ s: 's1', a: [], g: ['g1'], u: false, all: false }, { s: 's2', a: [], g: ['g1'], u: false, all: false }]])
+  t.same(many.map((changes) => changes.sort((x, y) => x.s.localeCompare(y.s))), [[{ s: 's1', a: [], g: ['g1'], u: false }, { s: 's2', a: [], g: ['g1'], u: false }]])
   t.same(await toldOf(() => db.pool.query("UPDATE agents SET online_status = 'away' WHERE stream_id = 'nowhere'")), [], 'no row changed: nothing')
 })
 
@@ -99,7 +99,7 @@ t.test('a rolled-back transaction tells nothing; a committed one tells once', as
 })
 
 t.test('a truncation: every view of every stream', async (t) => {
-  t.same(await toldOf(() => db.pool.query('TRUNCATE conversations CASCADE')), [[{ s: EVERY_STREAM, a: [], g: [], u: false, all: true }]])
+  t.same(await toldOf(() => db.pool.query('TRUNCATE conversations CASCADE')), [[{ s: EVERY_STREAM, a: [], g: [], u: false }]])
 })
 
 t.test('each change carries its transaction and commit time', async (t) => {

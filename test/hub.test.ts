@@ -24,7 +24,7 @@ const xidOf = async (client: { query: typeof db.pool.query }): Promise<number> =
   Number(BigInt((await client.query('SELECT pg_current_xact_id()::text AS xid')).rows[0].xid) & 0xffffffffn)
 const committedXid = await xidOf(db.pool)
 /** A decoded change, as lib/live/changes.ts makes them, of a committed transaction. */
-const change = (fields: Partial<Change> & { s: string }): Change => ({ a: [], g: [], u: false, all: false, xid: committedXid, committedAt: Date.now(), ...fields })
+const change = (fields: Partial<Change> & { s: string }): Change => ({ a: [], g: [], u: false, xid: committedXid, committedAt: Date.now(), ...fields })
 
 /** The real reads, counted, each held until `release` when `hold` is set. */
 function readsOnTheDatabase () {
@@ -83,6 +83,21 @@ function agentWatch (streamId: string, agentId: string): Watch & { received: Vie
   return watch
 }
 
+/** A floor stream's watch: its groups (null: the whole stream), the agents it shows now. */
+function floorWatch (streamId: string, floorGroups: string[] | null, agents: string[] = []): Watch & { received: ViewUpdate[] } {
+  const watch = {
+    streamId,
+    source: undefined,
+    conversationGroups: floorGroups,
+    floor: { floorGroups, agents: new Set(agents) },
+    firstReadAt: 0,
+    received: [] as ViewUpdate[],
+    deliver (updates: ViewUpdate[]) { watch.received.push(...updates) },
+    unavailable () {}
+  }
+  return watch
+}
+
 const log = logLines()
 // The hub's reports are checked through a real SDK in test/telemetry.test.ts.
 const unmeasured = { changed () {}, refreshed () {} }
@@ -119,8 +134,8 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
   const again = agentWatch(STREAM, 'a1') // a second screen on the same view
   hub.add(a1)
   hub.add(again)
-  hub.change(change({ s: STREAM, all: true }))
-  hub.change(change({ s: STREAM, all: true }))
+  hub.change(change({ s: EVERY_STREAM })) // a truncation: every view (this stream's alone are watched)
+  hub.change(change({ s: EVERY_STREAM })) // a truncation: every view (this stream's alone are watched)
   hub.change(change({ s: STREAM, a: [], g: ['g1'], u: true }))
   hub.change(change({ s: STREAM, a: [], g: [], u: true }))
   hub.change(change({ s: 'st-nobody-watches', a: ['x'] }))
@@ -150,20 +165,12 @@ t.test('a floor read again whole is read once for every screen that shows it', a
   const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
   t.teardown(() => { hub.close() })
   const floor = (agentGroups: string[] | null) => {
-    const watch = {
-      streamId: STREAM,
-      source: undefined,
-      conversationGroups: agentGroups,
-      floor: { floorGroups: agentGroups, agents: new Set<string>() },
-      received: [] as ViewUpdate[],
-      deliver (updates: ViewUpdate[]) { watch.received.push(...updates) },
-      unavailable () {}
-    }
+    const watch = floorWatch(STREAM, agentGroups)
     hub.add(watch)
     return watch
   }
   const screens = [floor(null), floor(null), floor(null), floor(['g3'])]
-  hub.change(change({ s: STREAM, all: true }))
+  hub.change(change({ s: EVERY_STREAM })) // a truncation: every view (this stream's alone are watched)
   await sleep(100)
   t.same(db.floorReads.map((request) => request.floorGroups), [null, ['g3']], 'two distinct floors, two reads')
   t.same(screens.map((screen) => screen.received.map((update) => update.agentId)), [['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a1', 'a2', 'a3'], ['a2']])
@@ -177,7 +184,7 @@ t.test('a refresh of more views than one statement reads: one statement after an
   t.teardown(() => { hub.close() })
   const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
   for (const watch of watches) hub.add(watch)
-  hub.change(change({ s: 'st-many', all: true }))
+  hub.change(change({ s: EVERY_STREAM })) // a truncation: every view (st-many's alone are watched)
   for (let i = 0; i < 100 && watches.some((watch) => watch.received.length === 0); i++) await sleep(50)
   t.same(reads.batches.map((batch) => batch.length), [VIEWS_PER_STATEMENT, 1])
   t.ok(watches.every((watch, i) => watch.received.length === 1 && (watch.received[0]?.view as { name: string }).name === `Agent m-${i}`), 'each watch its own agent\'s view')
@@ -208,10 +215,10 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
   db.state.hold = true
   const first = db.started()
   hub.change(change({ s: STREAM, a: ['a1'], u: true }))
-  hub.change(change({ s: OTHER_STREAM, all: true }))
+  hub.change(change({ s: EVERY_STREAM })) // a truncation: every view of both streams
   hub.remove(other) // its stream closes before the window ends
   await first
-  hub.change(change({ s: STREAM, u: true, all: true })) // and more arrives while the read runs
+  hub.change(change({ s: STREAM, u: true })) // and more arrives while the read runs
   db.state.release()
   await sleep(20)
   t.equal(main.errors, 1, 'told once')
@@ -388,18 +395,9 @@ t.test('a truncation: every view of every watched stream, not quietly', async (t
   const [a1, other] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1')]
   hub.add(a1)
   hub.add(other)
-  const floor = {
-    streamId: STREAM,
-    source: undefined,
-    conversationGroups: null,
-    floor: { floorGroups: null, agents: new Set(['a1', 'truncated-away']) },
-    firstReadAt: 0,
-    received: [] as ViewUpdate[],
-    deliver (updates: ViewUpdate[]) { floor.received.push(...updates) },
-    unavailable () {}
-  }
+  const floor = floorWatch(STREAM, null, ['a1', 'truncated-away'])
   hub.add(floor)
-  hub.change(change({ s: EVERY_STREAM, all: true }))
+  hub.change(change({ s: EVERY_STREAM }))
   await sleep(60)
   t.same([a1.received.length, other.received.length], [1, 1])
   t.same([a1.received[0]?.quiet, other.received[0]?.quiet], [false, false])

@@ -4,10 +4,8 @@ import { request } from 'node:http'
 import { connect } from 'node:net'
 import t from 'tap'
 import Fastify from 'fastify'
-import pg from 'pg'
-import activeConversations, { FLOOR_ROUTE_URL, GROUP_METRICS_ROUTE_URL, migrate } from '../lib/index.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
-import { freshDatabase } from './helpers/database.js'
+import activeConversations, { FLOOR_ROUTE_URL, GROUP_METRICS_ROUTE_URL } from '../lib/index.js'
+import { freshDatabase, serverOfItsOwn } from './helpers/database.js'
 import { listen } from './helpers/events.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { insertConversations, insertStream } from './helpers/rows.js'
@@ -20,12 +18,7 @@ const agentEvents = (agentId: string) => `${viewUrl(STREAM, agentId)}/events`
 const floorEvents = (stream: string, query = '') => `${FLOOR_ROUTE_URL.replace(':streamId', stream)}/events${query}`
 
 t.test('PostgreSQL stopped: open streams stay open with `event: error` 503; started again: a fresh view', async (t) => {
-  const database = await startEmbeddedPostgres() // a server of its own: this test stops it
-  t.teardown(() => database.stop())
-  await migrate(database.connectionString)
-  const writer = new pg.Pool({ connectionString: database.connectionString, max: 1 })
-  writer.on('error', () => {})
-  t.teardown(() => writer.end())
+  const { database, pool: writer } = await serverOfItsOwn(t) // this test stops it
   await seedWorld(writer)
 
   const app = Fastify()

@@ -2,9 +2,8 @@
 // never a crash or a 500, and 200 again by itself afterwards.
 import t from 'tap'
 import Fastify from 'fastify'
-import pg from 'pg'
-import activeConversations, { migrate } from '../lib/index.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
+import activeConversations from '../lib/index.js'
+import { serverOfItsOwn } from './helpers/database.js'
 import { viewUrl } from './helpers/gateway.js'
 import { managerToken, SECRET } from './helpers/tokens.js'
 import { STREAM, seedWorld } from './helpers/world.js'
@@ -12,12 +11,8 @@ import { STREAM, seedWorld } from './helpers/world.js'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a database outage in the middle of the load', async (t) => {
-  const database = await startEmbeddedPostgres() // a server of its own: this test stops it
-  t.teardown(() => database.stop())
-  await migrate(database.connectionString)
-  const seeding = new pg.Pool({ connectionString: database.connectionString })
-  await seedWorld(seeding)
-  await seeding.end()
+  const { database, pool } = await serverOfItsOwn(t) // this test stops it
+  await seedWorld(pool)
 
   const warnings: string[] = []
   const app = Fastify({ logger: { level: 'warn', stream: { write: (line: string) => { warnings.push(line) } } } })

@@ -6,11 +6,9 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import pg from 'pg'
-import { migrate } from '../lib/index.js'
 import { checkLogicalDecoding } from '../lib/live/source.js'
 import { openWalStream } from '../lib/live/wal.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
-import { freshDatabase } from './helpers/database.js'
+import { freshDatabase, serverOfItsOwn } from './helpers/database.js'
 import { listen } from './helpers/events.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { logLines } from './helpers/log.js'
@@ -84,12 +82,7 @@ t.test('a long transaction holds the slot up: the first view comes, changes are 
 })
 
 t.test('a server with wal_level = replica: one warning that says what to change; streams are polled', async (t) => {
-  const database = await startEmbeddedPostgres({ wal_level: 'replica' })
-  t.teardown(() => database.stop())
-  await migrate(database.connectionString)
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: 2 })
-  pool.on('error', () => {}) // the server stops at teardown
-  t.teardown(() => pool.end())
+  const { database, pool } = await serverOfItsOwn(t, { wal_level: 'replica' })
   await seedWorld(pool)
   const log = logLines()
   const app = await gateway(t, { pool, live: { pollMillis: 200 } }, { logger: { level: 'warn', stream: log.stream } })

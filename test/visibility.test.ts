@@ -6,8 +6,7 @@
 // the last word, and the view must follow once the write is seen.
 import t from 'tap'
 import pg from 'pg'
-import { migrate } from '../lib/index.js'
-import { startEmbeddedPostgres } from '../scripts/embedded-postgres.js'
+import { serverOfItsOwn } from './helpers/database.js'
 import { listen } from './helpers/events.js'
 import { gateway, viewUrl } from './helpers/gateway.js'
 import { managerToken } from './helpers/tokens.js'
@@ -16,12 +15,7 @@ import { seedWorld, STREAM } from './helpers/world.js'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a write decoded before it is visible: its view follows once it is seen, never stale for good', async (t) => {
-  const database = await startEmbeddedPostgres() // a server of its own: it gets a synchronous standby that never answers
-  t.teardown(() => database.stop())
-  await migrate(database.connectionString)
-  const admin = new pg.Pool({ connectionString: database.connectionString, max: 3 })
-  admin.on('error', () => {}) // the server stops at teardown
-  t.teardown(() => admin.end())
+  const { database, pool: admin } = await serverOfItsOwn(t) // it gets a synchronous standby that never answers
   await seedWorld(admin)
 
   const app = await gateway(t, { connectionString: database.connectionString, live: { coalesceMillis: 20 } })

@@ -12,8 +12,6 @@ export interface Change {
   g: string[]
   /** The stream's ungrouped queue changed (so every agent's queue). */
   u: boolean
-  /** Anything in the stream may have changed (a truncation). */
-  all: boolean
   /** The transaction, to wait until a new snapshot sees it (lib/sql/visibility.ts). */
   xid: number
   /** Its commit time (ms since the epoch, PostgreSQL's clock). */
@@ -23,7 +21,7 @@ export interface Change {
 /** The columns changesOf reads: the WAL client decodes these alone. */
 export const CHANGE_COLUMNS: ReadonlySet<string> = new Set(['stream_id', 'id', 'agent_id', 'agent_group_id', 'status'])
 
-/** A truncation: every stream, every view. */
+/** A truncation's stream: every view of every stream. */
 export const EVERY_STREAM = '*'
 
 /**
@@ -37,11 +35,11 @@ export const EVERY_STREAM = '*'
  * its stream's queue metrics (their names).
  */
 export function changesOf (commit: WalCommit): Change[] {
-  const byStream = new Map<string, { a: Set<string>, g: Set<string>, u: boolean, all: boolean }>()
+  const byStream = new Map<string, { a: Set<string>, g: Set<string>, u: boolean }>()
   const of = (row: Row) => {
     const streamId = row.stream_id as string
     let entry = byStream.get(streamId)
-    if (entry === undefined) byStream.set(streamId, entry = { a: new Set(), g: new Set(), u: false, all: false })
+    if (entry === undefined) byStream.set(streamId, entry = { a: new Set(), g: new Set(), u: false })
     return entry
   }
   const tell = (table: string, row: Row): void => {
@@ -68,9 +66,9 @@ export function changesOf (commit: WalCommit): Change[] {
     }
   }
   for (const change of commit.changes) {
-    if (change.kind === 'truncate') return [{ s: EVERY_STREAM, a: [], g: [], u: false, all: true, xid: commit.xid, committedAt: commit.commitTime }]
+    if (change.kind === 'truncate') return [{ s: EVERY_STREAM, a: [], g: [], u: false, xid: commit.xid, committedAt: commit.commitTime }]
     if (change.kind !== 'delete') tell(change.table, change.row)
     if (change.kind !== 'insert' && change.old !== null) tell(change.table, change.old)
   }
-  return [...byStream].map(([s, { a, g, u, all }]) => ({ s, a: [...a], g: [...g], u, all, xid: commit.xid, committedAt: commit.commitTime }))
+  return [...byStream].map(([s, { a, g, u }]) => ({ s, a: [...a], g: [...g], u, xid: commit.xid, committedAt: commit.commitTime }))
 }

@@ -307,10 +307,11 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       if (removed) counted(-1)
     },
     change (change) {
-      if (change.s === EVERY_STREAM) { // a truncation: every view of every stream
-        for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) addChanges(pendingOf(streamId), { ...change, agents: [], groups: [], ungrouped: false, all: true, loud: true, xids: [change.xid] })
+      const changed = { agents: change.a, groups: change.g, ungrouped: change.u, all: change.s === EVERY_STREAM, loud: true, xids: [change.xid] }
+      if (changed.all) { // a truncation: every view of every stream
+        for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) addChanges(pendingOf(streamId), changed)
       } else if (watches.has(change.s) || metricsWatches.has(change.s)) {
-        addChanges(pendingOf(change.s), { agents: change.a, groups: change.g, ungrouped: change.u, all: change.all, loud: true, xids: [change.xid] })
+        addChanges(pendingOf(change.s), changed)
       } else {
         return // nobody watches that stream here
       }

@@ -6,7 +6,7 @@ import type { Authentication } from '../routes/parts.js'
 import type { AgentViewRequest, AgentViewResult } from '../sql/views.js'
 import type { LiveTelemetry } from '../telemetry/index.js'
 import { createHub, type LiveReads } from './hub.js'
-import { createChangeSource, type ChangeSource } from './source.js'
+import { createChangeSource } from './source.js'
 import { registerLiveRoutes } from './routes.js'
 
 // The package's module.exports is the plugin wrapped by fastify-plugin (its hook must reach our routes);
@@ -37,19 +37,8 @@ export interface LiveDependencies extends Authentication {
 export async function registerLive (fastify: FastifyInstance, { settings, replicationConfig, reads, firstViews, telemetry, ...authentication }: LiveDependencies): Promise<void> {
   await fastify.register(fastifySse, { heartbeatInterval: settings.heartbeatMillis })
 
-  let source: ChangeSource | null = null
-  const hub = createHub({
-    reads,
-    coalesceMillis: settings.coalesceMillis,
-    retryMillis: settings.retryMillis,
-    metricsIntervalMillis: settings.metricsIntervalMillis,
-    pollMillis: settings.pollMillis,
-    onWatching: (active) => { source?.watching(active) },
-    log: fastify.log,
-    telemetry
-  })
-  hub.poll(true) // until a slot is up
-  source = createChangeSource({
+  // The source's events reach the hub only once a stream is open (after both are made).
+  const source = createChangeSource({
     config: replicationConfig,
     slotLingerMillis: settings.slotLingerMillis,
     slotWaitMillis: settings.slotWaitMillis,
@@ -64,21 +53,31 @@ export async function registerLive (fastify: FastifyInstance, { settings, replic
       onPolling: () => { hub.poll(true) }
     }
   })
-  const changeSource = source
-  telemetry.start(changeSource)
+  const hub = createHub({
+    reads,
+    coalesceMillis: settings.coalesceMillis,
+    retryMillis: settings.retryMillis,
+    metricsIntervalMillis: settings.metricsIntervalMillis,
+    pollMillis: settings.pollMillis,
+    onWatching: (active) => { source.watching(active) },
+    log: fastify.log,
+    telemetry
+  })
+  hub.poll(true) // until a slot is up
+  telemetry.start(source)
   fastify.addHook('onClose', async () => {
     hub.close()
-    await changeSource.close()
+    await source.close()
   })
   // Registration waits a little for its check, so that its warning comes with it; never long.
   let waited: NodeJS.Timeout | undefined
-  await Promise.race([changeSource.checked, new Promise((resolve) => { waited = setTimeout(resolve, CHECK_WAIT_MILLIS) })])
+  await Promise.race([source.checked, new Promise((resolve) => { waited = setTimeout(resolve, CHECK_WAIT_MILLIS) })])
   clearTimeout(waited)
 
   registerLiveRoutes(fastify, {
     ...authentication,
     hub,
-    settled: async () => { await changeSource.settled(FIRST_VIEW_WAIT_MILLIS) },
+    settled: async () => { await source.settled(FIRST_VIEW_WAIT_MILLIS) },
     readView: firstViews,
     readFloor: reads.floor,
     readGroupMetrics: reads.groupMetrics,

@@ -73,6 +73,7 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
   }
 
   const giveUp = (reason: string): void => {
+    if (unavailable !== null) return // (registration's check and a first stream's attempt may both find it)
     unavailable = reason
     wake()
     log.warn(`fastify-active-conversations: live views read every watched view every ${pollMillis} ms (live.pollMillis) instead of decoding changes: ${reason}`)

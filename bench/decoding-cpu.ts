@@ -1,0 +1,78 @@
+// npm run bench:decoding: where the CPU goes while the writers' mix runs with
+// a gateway decoding for 10 agent streams, and without one. Durable commits,
+// the live bench's data set; 10 s of the mix each way (after 2 s of warm-up),
+// CPU time from /proc: the writers' backends, the walsender, the gateway and
+// this process (the writers' client). One reading each way, not a median: it
+// shows where time goes, bench:live's `writes` says what it costs.
+import { readdirSync, readFileSync } from 'node:fs'
+import { request, type ClientRequest } from 'node:http'
+import pg from 'pg'
+import { processCpuMs } from './cpu.js'
+import { createDataSet, startBenchPostgres } from './database.js'
+import { log, managerToken, startServer, stopServer, type Server } from './runner.js'
+import { LIVE_SHAPE, livesPerSecond, STREAM } from './writers.js'
+
+const SECONDS = 10
+
+/** Agent streams a-0 … a-<count - 1>, open once each has its first view; read and discarded. */
+async function openStreams (server: Server, count: number): Promise<ClientRequest[]> {
+  const { hostname, port } = new URL(server.url)
+  return await Promise.all(Array.from({ length: count }, async (_, i) => await new Promise<ClientRequest>((resolve, reject) => {
+    const path = `/public/${STREAM}/analytics/manager/agent/a-${i}/active-conversations/events`
+    const req = request({ host: hostname, port, path, headers: { auth: managerToken(1) } }, (response) => {
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => { if (chunk.includes('event: view')) resolve(req) })
+    })
+    req.on('error', reject)
+    req.end()
+  })))
+}
+
+/** CPU so far of the PostgreSQL processes, by kind: the walsender, and the backends of the data set's database. */
+function postgresByKind (database: string): { walsender: number, backends: number } {
+  const cpu = { walsender: 0, backends: 0 }
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+      if (!command.startsWith('postgres:')) continue
+      if (command.includes('walsender')) cpu.walsender += processCpuMs(pid)
+      else if (command.includes(` ${database} `)) cpu.backends += processCpuMs(pid)
+    } catch {} // the process ended meanwhile
+  }
+  return cpu
+}
+
+/** The mix for SECONDS: its rate, and the CPU each part used meanwhile. */
+async function measure (writers: pg.Client[], database: string, gatewayPid: number | null): Promise<{ lives: number, cpu: Record<string, number> }> {
+  await livesPerSecond(writers, 2, 'warm')
+  const self = (): number => { const usage = process.cpuUsage(); return (usage.user + usage.system) / 1000 }
+  const before = { ...postgresByKind(database), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
+  const lives = await livesPerSecond(writers, SECONDS, 'cpu')
+  const after = { ...postgresByKind(database), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
+  const cpu: Record<string, number> = {}
+  for (const key of Object.keys(after) as Array<keyof typeof after>) cpu[key] = Math.round(after[key] - before[key])
+  return { lives, cpu }
+}
+
+const server = await startBenchPostgres({ fsync: 'on', synchronous_commit: 'on' })
+try {
+  const url = await createDataSet(server.connectionString, 'decoding', [LIVE_SHAPE])
+  const database = new URL(url).pathname.slice(1)
+  const writers = await Promise.all(Array.from({ length: 4 }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  const gateway = await startServer(url)
+  const streams = await openStreams(gateway, 10)
+  const on = await measure(writers, database, gateway.process.pid as number)
+  for (const stream of streams) stream.destroy()
+  await stopServer(gateway)
+  const off = await measure(writers, database, null)
+  for (const client of writers) await client.end()
+  const line = (name: string, { lives, cpu }: typeof on) => `${name}: ${lives.toFixed(0)} lives/s; CPU ms over ${SECONDS} s: ` +
+    Object.entries(cpu).map(([key, ms]) => `${key} ${ms}`).join(', ')
+  log(line('a gateway decoding for 10 agent streams', on))
+  log(line('no gateway', off))
+  // Per conversation's life (5 commits): the rates of the two readings differ, the work per life compares.
+  const perLife = (ms: number | undefined) => ((ms ?? 0) / (on.lives * SECONDS)).toFixed(3)
+  console.log(`decoding: rate=${(on.lives / off.lives).toFixed(2)} walsender_ms_a_life=${perLife(on.cpu.walsender)} gateway_ms_a_life=${perLife(on.cpu.gateway)}`)
+} finally {
+  await server.stop()
+}
