@@ -4,7 +4,7 @@
 // before its window ends, a read that fails) made to happen on purpose.
 import t from 'tap'
 import pg from 'pg'
-import { createHub, VIEWS_PER_STATEMENT, type MetricsUpdate, type MetricsWatch, type Watch, type ViewUpdate } from '../lib/live/hub.js'
+import { createHub, VIEWS_PER_STATEMENT, type HubSettings, type LiveReads, type MetricsUpdate, type MetricsWatch, type Watch, type ViewUpdate } from '../lib/live/hub.js'
 import { readGroupMetrics, type GroupMetricsRequest } from '../lib/sql/group-metrics.js'
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/sql/views.js'
 import { readInvisible } from '../lib/sql/visibility.js'
@@ -103,9 +103,14 @@ const log = logLines()
 const unmeasured = { changed () {}, refreshed () {} }
 const logger = Fastify({ logger: { level: 'warn', stream: log.stream } }).log
 
+/** A hub on these reads: no polling and nobody told of watches unless the test says. */
+function hubOn (reads: LiveReads, settings: Pick<HubSettings, 'coalesceMillis' | 'retryMillis' | 'metricsIntervalMillis'> & Partial<HubSettings>) {
+  return createHub({ pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured, reads, ...settings })
+}
+
 t.test('a change during a read waits for it, then goes in the next read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const a2 = agentWatch(STREAM, 'a2')
@@ -128,7 +133,7 @@ t.test('a change during a read waits for it, then goes in the next read', async 
 
 t.test('notices of one window merge: one read, each view once', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   const again = agentWatch(STREAM, 'a1') // a second screen on the same view
@@ -146,7 +151,7 @@ t.test('notices of one window merge: one read, each view once', async (t) => {
 
 t.test('two streams with the same agent id in one window: each gets its own stream\'s view, never the other\'s', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -162,7 +167,7 @@ t.test('two streams with the same agent id in one window: each gets its own stre
 
 t.test('a floor read again whole is read once for every screen that shows it', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 20, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const floor = (agentGroups: string[] | null) => {
     const watch = floorWatch(STREAM, agentGroups)
@@ -180,7 +185,7 @@ t.test('a floor read again whole is read once for every screen that shows it', a
 t.test('a refresh of more views than one statement reads: one statement after another, every view delivered', async (t) => {
   await insertStream(db.pool, 'st-many', { agents: Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => ({ id: `m-${i}` })) })
   const reads = readsOnTheDatabase()
-  const hub = createHub({ reads: reads.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(reads.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const watches = Array.from({ length: VIEWS_PER_STATEMENT + 1 }, (_, i) => agentWatch('st-many', `m-${i}`))
   for (const watch of watches) hub.add(watch)
@@ -192,7 +197,7 @@ t.test('a refresh of more views than one statement reads: one statement after an
 
 t.test('a stream closed before its window ends is not read for', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   hub.add(a1)
@@ -205,7 +210,7 @@ t.test('a stream closed before its window ends is not read for', async (t) => {
 
 t.test('a failed read: every watch of its streams is told, and the changes are read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 40, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -232,7 +237,7 @@ t.test('a failed read: every watch of its streams is told, and the changes are r
 
 t.test('a failed members read: the streams after it in the window are kept for the retry too', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const main = agentWatch(STREAM, 'a1')
   const other = agentWatch(OTHER_STREAM, 'a1')
@@ -251,7 +256,7 @@ t.test('a failed members read: the streams after it in the window are kept for t
 
 t.test('removing a metrics watch that was never added (a stream refused before it was) is harmless', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 50, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 50 })
   t.teardown(() => { hub.close() })
   hub.remove(metricsWatch(STREAM, null))
   const watch = metricsWatch(STREAM, null)
@@ -262,7 +267,7 @@ t.test('removing a metrics watch that was never added (a stream refused before i
 
 t.test('closed: changes are dropped, nothing more is read', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   hub.add(agentWatch(STREAM, 'a1'))
   hub.change(change({ s: STREAM, a: ['a1'] }))
   hub.close()
@@ -286,7 +291,7 @@ function metricsWatch (streamId: string, groups: string[] | null): MetricsWatch 
 
 t.test('metrics watches: read on any change of their stream, once per distinct request, and by the clock', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 150 })
   t.teardown(() => { hub.close() })
   const [whole, again, g1, other] = [metricsWatch(STREAM, null), metricsWatch(STREAM, null), metricsWatch(STREAM, ['g1']), metricsWatch(OTHER_STREAM, null)]
   for (const watch of [whole, again, g1, other]) hub.add(watch)
@@ -310,7 +315,7 @@ t.test('metrics watches: read on any change of their stream, once per distinct r
 
 t.test('a metrics read that fails: its watches are told, then read again', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 30, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const watch = metricsWatch(STREAM, null)
   hub.add(watch)
@@ -329,7 +334,7 @@ t.test('a metrics read that fails: its watches are told, then read again', async
 
 t.test('a change whose transaction a new snapshot does not see yet: read now, and again once it is seen', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const a1 = agentWatch(STREAM, 'a1')
   hub.add(a1)
@@ -356,7 +361,7 @@ t.test('a change whose transaction a new snapshot does not see yet: read now, an
 t.test('polling: every watch read again each pollMillis, quietly, while any is open; the source told of the first and the last', async (t) => {
   const db = readsOnTheDatabase()
   const told: boolean[] = []
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 40, onWatching: (active) => { told.push(active) }, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 40, onWatching: (active) => { told.push(active) } })
   t.teardown(() => { hub.close() })
   hub.poll(true)
   const [a1, a2, metrics] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1'), metricsWatch(STREAM, null)]
@@ -377,7 +382,7 @@ t.test('polling: every watch read again each pollMillis, quietly, while any is o
 
 t.test('a quiet read skips the watches whose first read began after it was asked for, or has not begun', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const [before, opening, after] = [agentWatch(STREAM, 'a1'), agentWatch(STREAM, 'a2'), agentWatch(STREAM, 'a3')]
   delete opening.firstReadAt
@@ -390,7 +395,7 @@ t.test('a quiet read skips the watches whose first read began after it was asked
 
 t.test('a truncation: every view of every watched stream, not quietly', async (t) => {
   const db = readsOnTheDatabase()
-  const hub = createHub({ reads: db.reads, coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000, pollMillis: 60_000, onWatching: () => {}, log: logger, telemetry: unmeasured })
+  const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })
   t.teardown(() => { hub.close() })
   const [a1, other] = [agentWatch(STREAM, 'a1'), agentWatch(OTHER_STREAM, 'a1')]
   hub.add(a1)
