@@ -1,9 +1,10 @@
 // npm run bench:decoding: where the CPU goes while the writers' mix runs with
 // a gateway decoding for 10 agent streams, and without one. Durable commits,
 // the live bench's data set; 10 s of the mix each way (after 2 s of warm-up),
-// CPU time from /proc: the writers' backends, the walsender, the gateway and
-// this process (the writers' client). One reading each way, not a median: it
-// shows where time goes, bench:live's `writes` says what it costs.
+// CPU time from /proc: the writers' backends, the walsender, the gateway, the
+// backends of its reads and this process (the writers' client). One reading
+// each way, not a median: it shows where time goes, bench:live's `writes`
+// says what it costs.
 import { readdirSync, readFileSync } from 'node:fs'
 import { request, type ClientRequest } from 'node:http'
 import pg from 'pg'
@@ -28,15 +29,16 @@ async function openStreams (server: Server, count: number): Promise<ClientReques
   })))
 }
 
-/** CPU so far of the PostgreSQL processes, by kind: the walsender, and the backends of the data set's database. */
-function postgresByKind (database: string): { walsender: number, backends: number } {
-  const cpu = { walsender: 0, backends: 0 }
+/** CPU so far of the PostgreSQL processes, by kind: the walsender, the writers' backends, and the data set's other backends (the gateway's reads). */
+function postgresByKind (database: string, writerPids: Set<number>): { walsender: number, writers: number, reads: number } {
+  const cpu = { walsender: 0, writers: 0, reads: 0 }
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
       const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
       if (!command.startsWith('postgres:')) continue
       if (command.includes('walsender')) cpu.walsender += processCpuMs(pid)
-      else if (command.includes(` ${database} `)) cpu.backends += processCpuMs(pid)
+      else if (writerPids.has(Number(pid))) cpu.writers += processCpuMs(pid)
+      else if (command.includes(` ${database} `)) cpu.reads += processCpuMs(pid)
     } catch {} // the process ended meanwhile
   }
   return cpu
@@ -46,9 +48,10 @@ function postgresByKind (database: string): { walsender: number, backends: numbe
 async function measure (writers: pg.Client[], database: string, gatewayPid: number | null): Promise<{ lives: number, cpu: Record<string, number> }> {
   await livesPerSecond(writers, 2, 'warm')
   const self = (): number => { const usage = process.cpuUsage(); return (usage.user + usage.system) / 1000 }
-  const before = { ...postgresByKind(database), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
+  const writerPids = new Set(writers.map((client) => (client as unknown as { processID: number }).processID))
+  const before = { ...postgresByKind(database, writerPids), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
   const lives = await livesPerSecond(writers, SECONDS, 'cpu')
-  const after = { ...postgresByKind(database), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
+  const after = { ...postgresByKind(database, writerPids), gateway: gatewayPid === null ? 0 : processCpuMs(gatewayPid), client: self() }
   const cpu: Record<string, number> = {}
   for (const key of Object.keys(after) as Array<keyof typeof after>) cpu[key] = Math.round(after[key] - before[key])
   return { lives, cpu }
@@ -72,7 +75,7 @@ try {
   log(line('no gateway', off))
   // Per conversation's life (5 commits): the rates of the two readings differ, the work per life compares.
   const perLife = (ms: number | undefined) => ((ms ?? 0) / (on.lives * SECONDS)).toFixed(3)
-  console.log(`decoding: rate=${(on.lives / off.lives).toFixed(2)} walsender_ms_a_life=${perLife(on.cpu.walsender)} gateway_ms_a_life=${perLife(on.cpu.gateway)}`)
+  console.log(`decoding: rate=${(on.lives / off.lives).toFixed(2)} walsender_ms_a_life=${perLife(on.cpu.walsender)} gateway_ms_a_life=${perLife(on.cpu.gateway)} reads_ms_a_life=${perLife(on.cpu.reads)}`)
 } finally {
   await server.stop()
 }
