@@ -69,7 +69,7 @@ export const LiveOptions = Type.Object({
     readmeDefault: '`connectionString`, or the settings `pool` was made with (`pool.options`)',
     errorMessage: 'must be a non-empty string'
   })),
-  coalesceMillis: Type.Optional(integer(1, 10_000, 'Changes gather this long before the views they touch are read, all in one statement.', { default: 200 })),
+  coalesceMillis: Type.Optional(integer(1, 10_000, 'Changes gather this long, counted from their commit, before the views they touch are read, all in one statement.', { default: 200 })),
   heartbeatMillis: Type.Optional(integer(1000, 300_000, 'A comment line this often keeps proxies from closing an idle stream.', { default: 15_000 })),
   retryMillis: Type.Optional(integer(100, 600_000, '`retry:` told to clients: how long an EventSource waits before it connects again.', { default: 3000 })),
   maxStreams: Type.Optional(integer(1, 1_000_000, 'Most streams open on this registration; beyond, 503.', { default: 10_000 })),

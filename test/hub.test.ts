@@ -9,6 +9,7 @@ import { readGroupMetrics, type GroupMetricsRequest } from '../lib/sql/group-met
 import { readAgentViews, readFloor, readGroupMembers, type AgentViewRequest } from '../lib/sql/views.js'
 import { readInvisible } from '../lib/sql/visibility.js'
 import { EVERY_STREAM, type Change } from '../lib/live/changes.js'
+import { READ_EVERY_MILLIS } from '../lib/live/wal.js'
 import { freshDatabase } from './helpers/database.js'
 import { insertStream } from './helpers/rows.js'
 import { seedWorld, STREAM, OTHER_STREAM } from './helpers/world.js'
@@ -129,6 +130,26 @@ t.test('a change during a read waits for it, then goes in the next read', async 
   t.same(db.batches.map((batch) => batch.map((request) => request.agentId)), [['a1'], ['a2']], 'then the next, with the change that waited')
   t.same(a1.received.map((update) => update.agentId), ['a1'])
   t.same(a2.received.map((update) => update.agentId), ['a2'])
+})
+
+t.test('the window counts from the commit, for as long as the WAL client may have held the change', async (t) => {
+  /** When a change with this commit time, told now, is read (ms after it is told). */
+  const readAfter = async (committedAt: number): Promise<number> => {
+    const db = readsOnTheDatabase()
+    const hub = hubOn(db.reads, { coalesceMillis: 200, retryMillis: 10, metricsIntervalMillis: 60_000 })
+    t.teardown(() => { hub.close() })
+    hub.add(agentWatch(STREAM, 'a1'))
+    const started = db.started()
+    const told = performance.now()
+    hub.change(change({ s: STREAM, a: ['a1'], committedAt }))
+    await started
+    return performance.now() - told
+  }
+  const now = Date.now()
+  const [fresh, held, behind] = await Promise.all([readAfter(now), readAfter(now - 40), readAfter(now - 3_600_000)])
+  t.ok(fresh >= 199, `committed as it was told: the whole window (${fresh.toFixed(0)} ms)`)
+  t.ok(held >= 150 && held < fresh, `committed 40 ms before: read about 40 ms sooner (${held.toFixed(0)} ms)`)
+  t.ok(behind >= 200 - READ_EVERY_MILLIS - 1 && behind < held, `the server's clock an hour behind: sooner by ${READ_EVERY_MILLIS} ms, no more (${behind.toFixed(0)} ms)`)
 })
 
 t.test('notices of one window merge: one read, each view once', async (t) => {

@@ -3,6 +3,7 @@ import { MAX_FLOOR_LIMIT } from '../../schemas/request.js'
 import type { AgentViewRequest, AgentViewResult, AgentViewText, FloorPage, FloorRequest } from '../sql/views.js'
 import type { GroupMetricsRequest, GroupMetricsResult } from '../sql/group-metrics.js'
 import { EVERY_STREAM, type Change } from './changes.js'
+import { READ_EVERY_MILLIS } from './wal.js'
 import type { LiveTelemetry } from '../telemetry/index.js'
 
 /*
@@ -317,8 +318,11 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       }
       telemetry.changed()
       // The lag counts from the commit: how long ago it was, on the server's clock, set on this one's.
-      oldestChange ??= performance.now() - Math.max(0, Date.now() - change.committedAt)
-      schedule(coalesceMillis)
+      const age = Math.max(0, Date.now() - change.committedAt)
+      oldestChange ??= performance.now() - age
+      // So does the window, for as long as the change may have waited in the WAL client's socket (no longer:
+      // a server clock behind this one's would otherwise make every window close at once).
+      schedule(coalesceMillis - Math.min(age, READ_EVERY_MILLIS))
     },
     refreshAll: readAllAgain,
     poll (on) {
