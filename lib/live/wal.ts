@@ -189,13 +189,17 @@ export async function openWalStream (config: pg.ClientConfig, { publication, col
   }
 }
 
-/** Ends a backend of this role (a role may end its own sessions) from an ordinary session. */
+/**
+ * Ends this gateway's waiting walsender (a role may end its own sessions)
+ * from an ordinary session: only while that process id is still a walsender,
+ * so that a session which took the id meanwhile is never ended.
+ */
 async function terminate (config: pg.ClientConfig, pid: number): Promise<void> {
   const client = new pg.Client({ ...config, application_name: 'fastify-active-conversations slot wait' })
   client.on('error', () => {})
   try {
     await client.connect()
-    await client.query('SELECT pg_terminate_backend($1)', [pid])
+    await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_type = 'walsender'", [pid])
   /* c8 ignore start: the server went away meanwhile; the slot went with it */
   } catch {}
   /* c8 ignore stop */
