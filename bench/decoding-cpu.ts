@@ -12,8 +12,21 @@ import { processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, type Server } from './runner.js'
 import { LIVE_SHAPE, livesPerSecond, STREAM } from './writers.js'
+import { CHANGE_COLUMNS, PUBLICATION } from '../lib/live/changes.js'
 
 const SECONDS = 10
+
+/**
+ * BENCH_DECODING_OLD_ROWS=key: conversations log only their key for an update
+ * or delete (REPLICA IDENTITY DEFAULT) instead of the whole old row, and with
+ * BENCH_DECODING_COLUMNS=5 the publication sends the five columns a change
+ * needs: what the walsender would save (the gateway then misses a moved
+ * conversation's old agent, which is why migration 009 keeps FULL).
+ */
+const KEY_ONLY = process.env.BENCH_DECODING_OLD_ROWS === 'key'
+const FIVE_COLUMNS = process.env.BENCH_DECODING_COLUMNS === '5'
+// (A column list must cover the replica identity: with FULL, every column, or writers' updates fail.)
+if (FIVE_COLUMNS && !KEY_ONLY) throw new Error('BENCH_DECODING_COLUMNS=5 needs BENCH_DECODING_OLD_ROWS=key')
 
 /** Agent streams a-0 … a-<count - 1>, open once each has its first view; read and discarded. */
 async function openStreams (server: Server, count: number): Promise<ClientRequest[]> {
@@ -61,6 +74,14 @@ const server = await startBenchPostgres({ fsync: 'on', synchronous_commit: 'on' 
 try {
   const url = await createDataSet(server.connectionString, 'decoding', [LIVE_SHAPE])
   const database = new URL(url).pathname.slice(1)
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  if (KEY_ONLY) await admin.query('ALTER TABLE conversations REPLICA IDENTITY DEFAULT')
+  if (FIVE_COLUMNS) {
+    await admin.query(`ALTER PUBLICATION ${PUBLICATION} SET TABLE agents, agent_groups, agent_group_members, agent_skills,
+                       conversations (${[...CHANGE_COLUMNS].join(', ')})`)
+  }
+  await admin.end()
   const writers = await Promise.all(Array.from({ length: 4 }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
   const gateway = await startServer(url)
   const streams = await openStreams(gateway, 10)
@@ -75,7 +96,8 @@ try {
   log(line('no gateway', off))
   // Per conversation's life (5 commits): the rates of the two readings differ, the work per life compares.
   const perLife = (ms: number | undefined) => ((ms ?? 0) / (on.lives * SECONDS)).toFixed(3)
-  console.log(`decoding: rate=${(on.lives / off.lives).toFixed(2)} walsender_ms_a_life=${perLife(on.cpu.walsender)} gateway_ms_a_life=${perLife(on.cpu.gateway)} reads_ms_a_life=${perLife(on.cpu.reads)}`)
+  const setting = `${KEY_ONLY ? 'old rows: key' : 'old rows: full'}${FIVE_COLUMNS ? ', five columns published' : ''}`
+  console.log(`decoding (${setting}): rate=${(on.lives / off.lives).toFixed(2)} walsender_ms_a_life=${perLife(on.cpu.walsender)} gateway_ms_a_life=${perLife(on.cpu.gateway)} reads_ms_a_life=${perLife(on.cpu.reads)}`)
 } finally {
   await server.stop()
 }
