@@ -414,6 +414,22 @@ t.test('a quiet read skips the watches whose first read began after it was asked
   t.same([before, opening, after].map((watch) => watch.received.length), [1, 0, 0])
 })
 
+t.test('a poll and a change in one window: the views the change names are sent, the others quietly', async (t) => {
+  const db = readsOnTheDatabase()
+  const hub = hubOn(db.reads, { coalesceMillis: 30, retryMillis: 10, metricsIntervalMillis: 60_000 })
+  t.teardown(() => { hub.close() })
+  const [a1, a2, ungroupedOnly] = [agentWatch(STREAM, 'a1'), agentWatch(STREAM, 'a2'), agentWatch(OTHER_STREAM, 'a1')]
+  const floor = floorWatch(STREAM, null, ['a1', 'a2', 'a3'])
+  for (const watch of [a1, a2, ungroupedOnly, floor]) hub.add(watch)
+  hub.refreshAll()
+  hub.change(change({ s: STREAM, g: ['g3'] })) // g3's queue: its member a2's view
+  hub.change(change({ s: OTHER_STREAM, u: true })) // the ungrouped queue: every agent's view
+  await sleep(100)
+  const quietly = (updates: ViewUpdate[]) => updates.map((update) => [update.agentId, update.quiet === true])
+  t.same([a1, a2, ungroupedOnly].map((watch) => quietly(watch.received)), [[['a1', true]], [['a2', false]], [['a1', false]]])
+  t.same(quietly(floor.received), [['a1', true], ['a2', false], ['a3', true]], 'the floor read whole, a2 alone sent')
+})
+
 t.test('a truncation: every view of every watched stream, not quietly', async (t) => {
   const db = readsOnTheDatabase()
   const hub = hubOn(db.reads, { coalesceMillis: 10, retryMillis: 10, metricsIntervalMillis: 60_000 })

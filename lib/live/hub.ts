@@ -81,11 +81,14 @@ export interface MetricsWatch extends FirstRead {
 }
 
 /**
- * What a stream has to read. `loud`: for a change (its views are sent); not
- * loud, for a poll or a fresh start (sent only if changed apart from
- * durations). `xids`: the decoded transactions behind it, to be visible first.
+ * What a stream has to read. The views a change names (its agents, the
+ * members of its groups, everyone for an ungrouped change or a truncation:
+ * `truncated`) are sent; the others `all` reads again (a poll, a fresh start)
+ * only if they changed apart from their durations. `loud`: a change or the
+ * clock asks for the metrics (else they are quiet too). `xids`: the decoded
+ * transactions behind it, to be visible first.
  */
-interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean, loud: boolean, xids: Set<number>, since: number }
+interface Pending { agents: Set<string>, groups: Set<string>, ungrouped: boolean, all: boolean, truncated: boolean, loud: boolean, xids: Set<number>, since: number }
 
 export interface Hub {
   add: (watch: Watch | MetricsWatch) => void
@@ -134,7 +137,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
   function pendingOf (streamId: string): Pending {
     let entry = pending.get(streamId)
     if (entry === undefined) {
-      entry = { agents: new Set(), groups: new Set(), ungrouped: false, all: false, loud: false, xids: new Set(), since: performance.now() }
+      entry = { agents: new Set(), groups: new Set(), ungrouped: false, all: false, truncated: false, loud: false, xids: new Set(), since: performance.now() }
       pending.set(streamId, entry)
     }
     return entry
@@ -178,6 +181,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
     const metricsIndex = new Map<string, number>() // one read per distinct request
     const metricsRequests: GroupMetricsRequest[] = []
     const concerned = new Map<string, Array<Watch | MetricsWatch>>() // by stream, for a failure
+    const named = new Map<string, Set<string> | 'everyone'>() // by stream: the agents whose views its changes name
     try {
       const xids = new Set<number>()
       for (const changed of batch.values()) for (const xid of changed.xids) xids.add(xid)
@@ -202,9 +206,11 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
         if (streamWatches === undefined) continue
         // The members of the groups whose queues changed: their queues did too.
         const touched = new Set(changed.agents)
-        if (!changed.all && changed.groups.size > 0) {
+        const everyone = changed.truncated || changed.ungrouped
+        if (!everyone && changed.groups.size > 0) {
           for (const agentId of await reads.members(streamId, [...changed.groups])) touched.add(agentId)
         }
+        named.set(streamId, everyone ? 'everyone' : touched)
         for (const watch of streamWatches) {
           if (!needs(watch)) continue
           if (watch.floor !== undefined && changed.all) {
@@ -235,16 +241,19 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
         Promise.all(floorRequests.map(async (request) => await reads.floor(request))),
         Promise.all(metricsRequests.map(async (request) => await reads.groupMetrics(request)))
       ])
-      const quiet = (streamId: string): boolean => !(batch.get(streamId) as Pending).loud
-      for (const { watch, index } of metricsReads) watch.deliver([{ metrics: metrics[index] as GroupMetricsResult, readAt, quiet: quiet(watch.streamId) }])
+      for (const { watch, index } of metricsReads) watch.deliver([{ metrics: metrics[index] as GroupMetricsResult, readAt, quiet: !(batch.get(watch.streamId) as Pending).loud }])
+      // A view no change named was read by a poll or a fresh start, merged into this window: quiet.
+      const quiet = (streamId: string, agentId: string): boolean => {
+        const agents = named.get(streamId) as Set<string> | 'everyone'
+        return agents !== 'everyone' && !agents.has(agentId)
+      }
       for (const { watch, agentIds } of wanted) {
-        const quietly = quiet(watch.streamId)
-        watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt, quiet: quietly })))
+        watch.deliver(agentIds.map((agentId) => ({ agentId, view: views[requestIndex.get(viewKey(watch, agentId)) as number] as AgentViewResult, readAt, quiet: quiet(watch.streamId, agentId) })))
       }
       const floorViews = floors.map((page) => page.agents.map(({ agentId, ...view }): ViewUpdate => ({ agentId, view, readAt })))
       for (const watch of floorReads) {
         const updates = floorUpdates(watch, floorViews[floorIndex.get(JSON.stringify(floorRequest(watch))) as number] as ViewUpdate[], readAt)
-        watch.deliver(quiet(watch.streamId) ? updates.map((update) => ({ ...update, quiet: true })) : updates)
+        watch.deliver(updates.map((update) => quiet(watch.streamId, update.agentId) ? { ...update, quiet: true } : update))
       }
       const done = performance.now()
       const viewsRead = requests.length + floorViews.reduce((sum, views) => sum + views.length, 0) + metricsRequests.length
@@ -308,7 +317,8 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
       if (removed) counted(-1)
     },
     change (change) {
-      const changed = { agents: change.a, groups: change.g, ungrouped: change.u, all: change.s === EVERY_STREAM, loud: true, xids: [change.xid] }
+      const truncated = change.s === EVERY_STREAM
+      const changed = { agents: change.a, groups: change.g, ungrouped: change.u, all: truncated, truncated, loud: true, xids: [change.xid] }
       if (changed.all) { // a truncation: every view of every stream
         for (const streamId of [...watches.keys(), ...metricsWatches.keys()]) addChanges(pendingOf(streamId), changed)
       } else if (watches.has(change.s) || metricsWatches.has(change.s)) {
@@ -343,7 +353,7 @@ export function createHub ({ reads, coalesceMillis, retryMillis, metricsInterval
 
 type Outcome = 'done' | 'deferred' | 'failed'
 
-interface Changed { agents: Iterable<string>, groups: Iterable<string>, ungrouped: boolean, all: boolean, loud: boolean, xids: Iterable<number>, since?: number }
+interface Changed { agents: Iterable<string>, groups: Iterable<string>, ungrouped: boolean, all: boolean, truncated: boolean, loud: boolean, xids: Iterable<number>, since?: number }
 
 /** Adds changes to what a stream has pending (a decoded change's, or a failed or unseen read's again). */
 function addChanges (entry: Pending, changed: Changed): void {
@@ -352,6 +362,7 @@ function addChanges (entry: Pending, changed: Changed): void {
   for (const xid of changed.xids) entry.xids.add(xid)
   entry.ungrouped ||= changed.ungrouped
   entry.all ||= changed.all
+  entry.truncated ||= changed.truncated
   entry.loud ||= changed.loud
   if (changed.since !== undefined) entry.since = Math.min(entry.since, changed.since)
 }
