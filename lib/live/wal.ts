@@ -71,7 +71,7 @@ const ACKNOWLEDGE_MILLIS = 1000
  * arrives meanwhile (flow control paces the walsender, never a writer): the
  * gateway's CPU a conversation's life fell from 0.248 to 0.141 ms and the
  * walsender's from 0.296 to 0.225 (`npm run bench:decoding`); every 50 ms, to
- * about 0.08 and 0.19, and 100 ms saves no more. The hub counts its
+ * about 0.08 and 0.19; 100 ms (one run, edited locally) saved no more. The hub counts its
  * coalescing window from the commit, up to this long before the change was
  * read (lib/live/hub.ts), so this wait adds nothing to the lag.
  */
