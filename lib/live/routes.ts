@@ -120,17 +120,20 @@ export function registerLiveRoutes (fastify: FastifyInstance, deps: LiveRouteDep
         onUnavailable()
       }
     } as unknown as W & { deliver: (updates: U[]) => void }
+    // A client that leaves before its stream opens frees its place at once, not after the first read (which may wait on a slot or a lock).
+    const leftEarly = (): void => { hub.remove(live); release() }
+    reply.raw.once('close', leftEarly)
     try {
       hub.add(live) // before the first read: a change committed after it reaches this stream
       await deps.settled() // the first stream's slot: its first view is read after its consistent point
       live.firstReadAt = performance.now()
       const { readAt, updates } = await first()
       if (request.raw.socket.destroyed) { // the client left while its first views were read: nothing to open
-        hub.remove(live)
-        release()
+        leftEarly()
         reply.hijack()
         return
       }
+      reply.raw.off('close', leftEarly)
       const cancelExpiry = expireAt(caller.expiresAt * 1000, () => {
         telemetry.dropped(kind, 'token_expired')
         ;(stream as LiveStream).end(errorResponse(new UnauthorizedError()))
