@@ -1,6 +1,7 @@
 // npm run bench:decoding: where the CPU goes while the writers' mix runs with
 // a gateway decoding for 10 agent streams, and without one. Durable commits,
-// the live bench's data set; 10 s of the mix each way (after 2 s of warm-up),
+// the live bench's data set; 10 s of the mix each way (after 2 s of warm-up,
+// and with a gateway after its first 6 s, whose CPU it prints second by second),
 // CPU time from /proc: the writers' backends, the walsender, the gateway, the
 // backends of its reads and this process (the writers' client). One reading
 // each way, not a median: it shows where time goes, bench:live's `writes`
@@ -11,10 +12,11 @@ import pg from 'pg'
 import { processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, type Server } from './runner.js'
-import { LIVE_SHAPE, livesPerSecond, STREAM } from './writers.js'
+import { LIVE_SHAPE, livesPerSecond, STREAM, WRITERS } from './writers.js'
 import { CHANGE_COLUMNS, PUBLICATION } from '../lib/live/changes.js'
 
 const SECONDS = 10
+const SETTLING_SECONDS = 6
 
 /**
  * BENCH_DECODING_OLD_ROWS=key: conversations log only their key for an update
@@ -57,6 +59,22 @@ function postgresByKind (database: string, writerPids: Set<number>): { walsender
   return cpu
 }
 
+/**
+ * A started gateway's first seconds under the mix: the CPU a life of the
+ * gateway and the walsender, second by second, until they settle (V8
+ * compiles the gateway's hot paths meanwhile). bench:live warms up for as long.
+ */
+async function settling (writers: pg.Client[], database: string, gatewayPid: number): Promise<string> {
+  const seconds: string[] = []
+  for (let second = 1; second <= SETTLING_SECONDS; second++) {
+    const before = { walsender: postgresByKind(database, new Set()).walsender, gateway: processCpuMs(gatewayPid) }
+    const lives = await livesPerSecond(writers, 1, 'settling')
+    const after = { walsender: postgresByKind(database, new Set()).walsender, gateway: processCpuMs(gatewayPid) }
+    seconds.push(`${second}: ${((after.gateway - before.gateway) / lives).toFixed(2)} / ${((after.walsender - before.walsender) / lives).toFixed(2)}`)
+  }
+  return `a started gateway's CPU a life (gateway / walsender, ms), second by second: ${seconds.join(', ')}`
+}
+
 /** The mix for SECONDS: its rate, and the CPU each part used meanwhile. */
 async function measure (writers: pg.Client[], database: string, gatewayPid: number | null): Promise<{ lives: number, cpu: Record<string, number> }> {
   await livesPerSecond(writers, 2, 'warm')
@@ -82,9 +100,10 @@ try {
                        conversations (${[...CHANGE_COLUMNS].join(', ')})`)
   }
   await admin.end()
-  const writers = await Promise.all(Array.from({ length: 4 }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
   const gateway = await startServer(url)
   const streams = await openStreams(gateway, 10)
+  const curve = await settling(writers, database, gateway.process.pid as number)
   const on = await measure(writers, database, gateway.process.pid as number)
   for (const stream of streams) stream.destroy()
   await stopServer(gateway)
@@ -94,6 +113,7 @@ try {
     Object.entries(cpu).map(([key, ms]) => `${key} ${ms}`).join(', ')
   log(line('a gateway decoding for 10 agent streams', on))
   log(line('no gateway', off))
+  log(curve)
   // Per conversation's life (5 commits): the rates of the two readings differ, the work per life compares.
   const perLife = (ms: number | undefined) => ((ms ?? 0) / (on.lives * SECONDS)).toFixed(3)
   const setting = `${KEY_ONLY ? 'old rows: key' : 'old rows: full'}${FIVE_COLUMNS ? ', five columns published' : ''}`

@@ -26,7 +26,7 @@ import pg from 'pg'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, writeReport, type Server } from './runner.js'
-import { AGENTS, GROUPS, LIVE_SHAPE, STREAM, livesPerSecond, writersMix, type Toggle } from './writers.js'
+import { AGENTS, GROUPS, LIVE_SHAPE, STREAM, WRITERS, livesPerSecond, writersMix, type Toggle } from './writers.js'
 
 const CHANGES_PER_SECOND = Number(process.env.BENCH_LIVE_CHANGES ?? 5)
 const PHASE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 30)
@@ -142,19 +142,24 @@ async function mixWith (url: string, pool: pg.Pool, gateway: Toggle): Promise<{ 
 }
 
 /**
- * A gateway running with these streams open (on), or none (off): what the
- * writers' mix is measured with. Started, it decodes a second of writes
- * before the round: a gateway runs for hours, and the first second's
- * compilation (V8's, on background threads) is a start's, not decoding's.
+ * How long a started gateway decodes the whole mix before a round: a gateway
+ * runs for hours, and its first seconds under load are a start's (V8
+ * compiling the hot paths, the walsender's caches), not decoding's. Its CPU a
+ * life settles after about 4 s of the mix (`npm run bench:decoding` prints
+ * the curve: BENCHMARKS.md); a 1 s warm-up from 2 connections measured the
+ * start too.
  */
+const WARM_SECONDS = 4
+
+/** A gateway running with these streams open (on), or none (off): what the writers' mix is measured with. */
 function gatewayWith (url: string, streams: (server: Server) => Promise<Client[]>): Toggle {
   let running: { server: Server, clients: Client[] } | null = null
   return async (on) => {
     if (on && running === null) {
       const server = await startServer(url)
       running = { server, clients: await streams(server) }
-      const warm = await Promise.all([0, 1].map(async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
-      await livesPerSecond(warm, 1, 'warm')
+      const warm = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+      await livesPerSecond(warm, WARM_SECONDS, 'warm')
       for (const client of warm) await client.end()
       await sleep(500) // the last of it decoded and refreshed
     } else if (!on && running !== null) {

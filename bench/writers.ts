@@ -12,7 +12,8 @@ export const AGENTS = 200
 export const GROUPS = 20
 /** One stream of 200 agents in 20 groups, light views (about 6 conversations). */
 export const LIVE_SHAPE: DataSetShape = { streams: 1, agentsPerStream: AGENTS, groupsPerStream: GROUPS, skillsPerStream: 20, closedPerAgent: 97, activePerAgent: 3, queuedPerGroup: 3, ungroupedPerStream: 0 }
-const WRITERS = 4
+/** Connections the mix writes from at once. */
+export const WRITERS = 4
 const SECONDS = 5
 
 /** One conversation's life, 5 autocommit statements: queued, accepted, two replies, closed. */
