@@ -2,11 +2,12 @@
 // last; held up by a long transaction (the first view comes anyway, changes
 // are polled, and decoding takes over once it ends); a server with
 // wal_level = replica (polling, one warning that says what to change); a
-// gateway killed with SIGKILL leaves no slot.
+// gateway killed with SIGKILL leaves no slot; synchronous_standby_names = '*'
+// (PostgreSQL may pick the gateway as the synchronous standby: a warning).
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import pg from 'pg'
-import { checkLogicalDecoding } from '../lib/live/source.js'
+import { checkLogicalDecoding, wildcardStandbys } from '../lib/live/source.js'
 import { openWalStream } from '../lib/live/wal.js'
 import { freshDatabase, serverOfItsOwn } from './helpers/database.js'
 import { listen } from './helpers/events.js'
@@ -121,5 +122,29 @@ t.test('a gateway killed with SIGKILL leaves no slot', async (t) => {
 
 t.test('a database without migration 009: the check says to run the migrations', async (t) => {
   const bare = await freshDatabase(t, { migrated: false })
-  t.match(await checkLogicalDecoding({ connectionString: bare.connectionString }), /the publication fastify_active_conversations is missing: run the migrations/)
+  t.match((await checkLogicalDecoding({ connectionString: bare.connectionString })).unavailable, /the publication fastify_active_conversations is missing: run the migrations/)
+})
+
+t.test("synchronous_standby_names with *: a warning, for PostgreSQL may pick the gateway as the synchronous standby", async (t) => {
+  const { pool } = await serverOfItsOwn(t) // (no standby of its own: only the gateway can answer)
+  await seedWorld(pool)
+  await pool.query("ALTER SYSTEM SET synchronous_standby_names = '*'")
+  await pool.query('SELECT pg_reload_conf()')
+  await sleep(200)
+  const log = logLines()
+  const app = await gateway(t, { pool }, { logger: { level: 'warn', stream: log.stream } })
+  const warnings = log.lines.filter((line) => line.includes('synchronous_standby_names'))
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], /synchronous_standby_names is '\*': its \* matches this gateway's replication connection, which PostgreSQL may pick as the synchronous standby, and commits would wait up to a second for it: name the standbys instead/)
+  const client = listen(`${await app.listen({ port: 0, host: '127.0.0.1' })}${events('a1')}`, token)
+  t.teardown(() => { client.close() })
+  await client.next((event) => event.type === 'view')
+  const syncState = async (): Promise<string | undefined> => (await pool.query<{ state: string }>(
+    "SELECT sync_state AS state FROM pg_stat_replication WHERE application_name = 'fastify-active-conversations changes'")).rows[0]?.state
+  t.ok(await until(async () => await syncState() === 'sync'), 'PostgreSQL picks the gateway as the synchronous standby: what the warning is about')
+})
+
+t.test('which synchronous_standby_names match every walsender', async (t) => {
+  for (const names of ['*', 'FIRST 1 (standby_a, *)', 'ANY 2 (*)', '2 (*, standby_a)', '"*"']) t.match(wildcardStandbys(names), /matches this gateway's replication connection/, names)
+  for (const names of ['', 'standby_a', 'FIRST 1 (standby_a, standby_b)', 'ANY 1 ("standby*")']) t.equal(wildcardStandbys(names), null, names === '' ? '(empty)' : names)
 })

@@ -133,7 +133,10 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
     void current?.close()
   }
 
-  const checked = checkLogicalDecoding(config).then((reason) => { if (reason !== null) giveUp(reason) }, () => {})
+  const checked = checkLogicalDecoding(config).then(({ unavailable, caution }) => {
+    if (unavailable !== null) giveUp(unavailable)
+    else if (caution !== null) log.warn(`fastify-active-conversations: ${caution}`)
+  }, () => {})
 
   return {
     checked,
@@ -170,36 +173,52 @@ export function createChangeSource ({ config, slotLingerMillis, slotWaitMillis, 
   }
 }
 
+/** What registration's check found: why decoding cannot work here (null: it can), and a setting that works against it. */
+export interface DecodingCheck { unavailable: string | null, caution: string | null }
+
 /**
  * Why logical decoding cannot work through these settings, and what to
- * change; null when it can (or the check could not tell: the server is down).
- * On a replication session: it proves the role may replicate, pg_hba lets it,
- * and the address is PostgreSQL itself, not a pooler.
+ * change (unavailable: null when it can, or the check could not tell: the
+ * server is down). On a replication session: it proves the role may
+ * replicate, pg_hba lets it, and the address is PostgreSQL itself, not a
+ * pooler.
  */
-export async function checkLogicalDecoding (config: pg.ClientConfig): Promise<string | null> {
+export async function checkLogicalDecoding (config: pg.ClientConfig): Promise<DecodingCheck> {
   const client = replicationClient(config, 'check')
   client.on('error', () => {})
-  let settings: { walLevel: string, standby: boolean, version: number, published: boolean }
+  let settings: { walLevel: string, standby: boolean, version: number, published: boolean, synchronousStandbys: string }
   try {
     await client.connect()
     const { rows } = await client.query<typeof settings>(
       `SELECT current_setting('wal_level') AS "walLevel", pg_is_in_recovery() AS standby,
               current_setting('server_version_num')::int AS version,
-              EXISTS (SELECT FROM pg_publication WHERE pubname = '${PUBLICATION}') AS published`)
+              EXISTS (SELECT FROM pg_publication WHERE pubname = '${PUBLICATION}') AS published,
+              current_setting('synchronous_standby_names') AS "synchronousStandbys"`)
     settings = rows[0] as typeof settings
   } catch (error) {
     await client.end().catch(() => {})
     const reason = whyNoDecoding(error as Error)
     if (reason === null) throw error
-    return reason
+    return { unavailable: reason, caution: null }
   }
   await client.end()
-  const { walLevel, standby, version, published } = settings
-  if (walLevel !== 'logical') return `wal_level is ${walLevel}: set wal_level = logical and restart PostgreSQL (README, "Where changes come from")`
+  const { walLevel, standby, version, published, synchronousStandbys } = settings
+  const unavailable = (reason: string): DecodingCheck => ({ unavailable: reason, caution: null })
+  if (walLevel !== 'logical') return unavailable(`wal_level is ${walLevel}: set wal_level = logical and restart PostgreSQL (README, "Where changes come from")`)
   /* c8 ignore next: no PostgreSQL before 16 on these machines (the embedded one is 18, Debian's 15 has no standby here) */
-  if (standby && version < 160000) return 'live.connectionString reaches a standby of PostgreSQL before 16, which cannot decode: point it at the primary'
-  if (!published) return `the publication ${PUBLICATION} is missing: run the migrations (npm run migrate)`
-  return null
+  if (standby && version < 160000) return unavailable('live.connectionString reaches a standby of PostgreSQL before 16, which cannot decode: point it at the primary')
+  if (!published) return unavailable(`the publication ${PUBLICATION} is missing: run the migrations (npm run migrate)`)
+  return { unavailable: null, caution: wildcardStandbys(synchronousStandbys) }
+}
+
+/**
+ * `*` in synchronous_standby_names matches every walsender, a gateway's too:
+ * PostgreSQL may pick the gateway as the synchronous standby, and commits
+ * then wait for its reply, sent once a second (lib/live/wal.ts).
+ */
+export function wildcardStandbys (names: string): string | null {
+  if (!/(^|[\s,("])\*($|[\s,)"])/.test(names)) return null // * alone or quoted, as a list's entry
+  return `synchronous_standby_names is '${names}': its * matches this gateway's replication connection, which PostgreSQL may pick as the synchronous standby, and commits would wait up to a second for it: name the standbys instead (README, "Where changes come from")`
 }
 
 /** A failure that trying again will not mend, said with its fix; null for one that may pass (the server down, a slot's wait). */
