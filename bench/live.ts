@@ -15,18 +15,22 @@
 //   closed; 4 connections, autocommit) with a gateway running against no
 //   gateway, in alternating rounds: with 10 agent streams open (`writes`: its
 //   slot decodes every commit), registered with none (`writes_idle`: no slot),
-//   with 10 floor streams, with 1,000 streams;
+//   with 10 floor streams, with 1,000 streams; and, as a control, the same slot
+//   read by pg_recvlogical instead of a gateway (`writes_bare`: what decoding
+//   alone costs the writers, the client next to free);
 // - the fallback: a gateway whose role may not replicate polls every 1,000 ms:
 //   the delay from commit to event on its 10 floor streams, and PostgreSQL's
 //   CPU a second with 1,000 agent streams watched.
 // Ends with: live: p99_ms=… cost_1000/10=… rss_10k_mb=… writes=… writes_idle=… poll_p99_ms=…
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { request, type ClientRequest } from 'node:http'
-import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, writeReport, type Server } from './runner.js'
 import { AGENTS, GROUPS, LIVE_SHAPE, STREAM, WRITERS, livesPerSecond, writersMix, type Toggle } from './writers.js'
+import { PUBLICATION } from '../lib/live/changes.js'
 
 const CHANGES_PER_SECOND = Number(process.env.BENCH_LIVE_CHANGES ?? 5)
 const PHASE_SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 30)
@@ -151,6 +155,14 @@ async function mixWith (url: string, pool: pg.Pool, gateway: Toggle): Promise<{ 
  */
 const WARM_SECONDS = 4
 
+/** The whole mix for WARM_SECONDS, from connections of its own: what a started reader decodes before a round. */
+async function warmUp (url: string): Promise<void> {
+  const warm = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  await livesPerSecond(warm, WARM_SECONDS, 'warm')
+  for (const client of warm) await client.end()
+  await sleep(500) // the last of it decoded and refreshed
+}
+
 /** A gateway running with these streams open (on), or none (off): what the writers' mix is measured with. */
 function gatewayWith (url: string, streams: (server: Server) => Promise<Client[]>): Toggle {
   let running: { server: Server, clients: Client[] } | null = null
@@ -158,10 +170,7 @@ function gatewayWith (url: string, streams: (server: Server) => Promise<Client[]
     if (on && running === null) {
       const server = await startServer(url)
       running = { server, clients: await streams(server) }
-      const warm = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
-      await livesPerSecond(warm, WARM_SECONDS, 'warm')
-      for (const client of warm) await client.end()
-      await sleep(500) // the last of it decoded and refreshed
+      await warmUp(url)
     } else if (!on && running !== null) {
       await closeAll(running.clients)
       await stopServer(running.server)
@@ -170,6 +179,45 @@ function gatewayWith (url: string, streams: (server: Server) => Promise<Client[]
   }
 }
 
+/** PostgreSQL 15's pg_recvlogical (Debian's postgresql-15, which .ci/run installs): a replication client in C. */
+const RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical'
+
+/**
+ * The control: a slot read by pg_recvlogical (on), or none (off). It asks
+ * the walsender for what a gateway asks (pgoutput, the publication, binary
+ * columns), tells it how far it got once a second as a gateway does, and
+ * throws the stream away: the walsender's work stays, the gateway's is gone.
+ */
+function bareDecoding (url: string, pool: pg.Pool): Toggle {
+  let running: { child: ReturnType<typeof spawn>, slot: string } | null = null
+  let made = 0
+  return async (on) => {
+    if (on && running === null) {
+      const slot = `bench_bare_${made++}`
+      await pool.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slot])
+      const options = ['proto_version=1', `publication_names=${PUBLICATION}`, 'binary=true'].flatMap((option) => ['-o', option])
+      const child = spawn(RECVLOGICAL, ['-d', url, '--slot', slot, '--start', '--no-loop', '-f', '/dev/null', '-s', '1', ...options], { stdio: 'ignore' })
+      running = { child, slot }
+      await warmUp(url)
+    } else if (!on && running !== null) {
+      const { child, slot } = running
+      running = null
+      child.kill('SIGINT')
+      await new Promise((resolve) => child.once('exit', resolve))
+      for (let tries = 0; ; tries++) { // its walsender lets go of the slot as it ends
+        try { await pool.query('SELECT pg_drop_replication_slot($1)', [slot]); break } catch (error) { if (tries === 100) throw error; await sleep(50) }
+      }
+    }
+  }
+}
+
+/** The control's ratio, or why there is none. */
+async function bareMix (url: string, pool: pg.Pool): Promise<{ ratio: number, rounds: string[] } | string> {
+  if (!existsSync(RECVLOGICAL)) return `no ${RECVLOGICAL} (apt-get install postgresql-15)`
+  return await mixWith(url, pool, bareDecoding(url, pool))
+}
+const show = (mix: { ratio: number, rounds: string[] } | string): string => typeof mix === 'string' ? mix : `${mix.ratio.toFixed(2)} (${mix.rounds.join(', ')})`
+
 const database = await startBenchPostgres({ fsync: 'on', synchronous_commit: 'on' })
 // BENCH_LIVE_MIX_ONLY=1: the two writers' figures alone (writes, writes_idle), for a quick look; no report written.
 if (process.env.BENCH_LIVE_MIX_ONLY === '1') {
@@ -177,7 +225,8 @@ if (process.env.BENCH_LIVE_MIX_ONLY === '1') {
   const pool = new pg.Pool({ connectionString: url, max: 2 })
   const writes = await mixWith(url, pool, gatewayWith(url, async (s) => await openMany(s, 10, (i) => [agentPath(i % AGENTS), false])))
   const idleMix = await mixWith(url, pool, gatewayWith(url, async () => []))
-  console.log(`writes=${writes.ratio.toFixed(2)} (${writes.rounds.join(', ')}) writes_idle=${idleMix.ratio.toFixed(2)} (${idleMix.rounds.join(', ')})`)
+  const bare = await bareMix(url, pool)
+  console.log(`writes=${show(writes)} writes_idle=${show(idleMix)} writes_bare=${show(bare)}`)
   await pool.end()
   await database.stop()
   process.exit(0)
@@ -249,7 +298,9 @@ try {
       ...await openMany(s, 10, () => [floorPath, false]),
       ...await openMany(s, 990, (i) => [agentPath(i % AGENTS), false], 10)
     ]))
-    log(`… ${manyMix.ratio.toFixed(2)}`)
+    log(`… ${manyMix.ratio.toFixed(2)}; the slot read by pg_recvlogical instead …`)
+    const bare = await bareMix(url, pool)
+    log(`… ${show(bare)}`)
     await pool.end()
 
     const costRatio = cost1000.postgres / cost10.postgres
@@ -273,6 +324,9 @@ try {
       `| writers' mix, a gateway registered, no stream open (no slot) (${idleMix.rounds.join(', ')}) | **${idleMix.ratio.toFixed(2)}** | ≥ 0.97 |`,
       `| writers' mix, a gateway with 10 floor streams (${floorMix.rounds.join(', ')}) | ${floorMix.ratio.toFixed(2)} | |`,
       `| writers' mix, a gateway with 1,000 streams, its refreshes on the same 2 cores (${manyMix.rounds.join(', ')}) | ${manyMix.ratio.toFixed(2)} | |`,
+      typeof bare === 'string'
+        ? `| writers' mix, the control: a slot read by pg_recvlogical, no gateway | ${bare} | |`
+        : `| writers' mix, the control: a slot read by pg_recvlogical, no gateway (what decoding alone costs; ${bare.rounds.join(', ')}) | ${bare.ratio.toFixed(2)} | |`,
       `| the fallback (\`live.pollMillis\` ${POLL_MILLIS}): delay from commit to event, p50 / p99 (${polled.count} deliveries, 1,000 streams) | ${polled.p50} / ${polled.p99} ms | p99 ≤ 1,300 ms |`,
       `| the fallback: PostgreSQL CPU a second, 1,000 streams watched (200 distinct agents, 10 floors) | ${pollCpuPerSecond.toFixed(0)} ms | |`,
       '',
