@@ -140,9 +140,7 @@ const rssMb = (server: Server) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`
 
 /** The writers' mix with a gateway (toggled on and off) against none; the gateway stopped after. */
 async function mixWith (url: string, pool: pg.Pool, gateway: Toggle): Promise<{ ratio: number, rounds: string[] }> {
-  const mix = await writersMix(url, pool, MIX_ROUNDS, gateway)
-  await gateway(false)
-  return mix
+  return await writersMix(url, pool, MIX_ROUNDS, gateway, false)
 }
 
 /**

@@ -46,9 +46,11 @@ export type Toggle = (on: boolean) => Promise<void>
 /**
  * The mix from 4 connections at once, with what `toggle` puts in place over
  * the same mix without it,
- * in alternating rounds of 5 s; the median of the rounds' ratios.
+ * in alternating rounds of 5 s; the median of the rounds' ratios. Leaves
+ * what it measured in place (`leaveOn`: an index, a replica identity) or not
+ * (a gateway, which it would otherwise start only to be stopped).
  */
-export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle: Toggle): Promise<{ ratio: number, rounds: string[] }> {
+export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle: Toggle, leaveOn = true): Promise<{ ratio: number, rounds: string[] }> {
   const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
   // Vacuumed before, not by autovacuum during the first rounds: a fresh data set, or the tens of thousands of lives
   // the last measure deleted, woke it there, and its work fell on whichever rounds it overlapped (a clean clone's
@@ -64,7 +66,7 @@ export async function writersMix (url: string, admin: pg.Pool, rounds: number, t
     ratios.push((rate.true as number) / (rate.false as number))
     figures.push(`${(rate.true as number).toFixed(0)} / ${(rate.false as number).toFixed(0)} lives/s`)
   }
-  await toggle(true)
+  await toggle(leaveOn)
   await admin.query("DELETE FROM conversations WHERE stream_id = $1 AND (id LIKE 'mix-%' OR id LIKE 'warm-%')", [STREAM])
   for (const client of writers) await client.end()
   return { ratio: median(ratios), rounds: figures }
