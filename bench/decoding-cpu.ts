@@ -12,7 +12,7 @@ import pg from 'pg'
 import { processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, type Server } from './runner.js'
-import { LIVE_SHAPE, livesPerSecond, STREAM, WRITERS } from './writers.js'
+import { connectWriters, LIVE_SHAPE, livesPerSecond, STREAM } from './writers.js'
 import { CHANGE_COLUMNS, PUBLICATION } from '../lib/live/changes.js'
 
 const SECONDS = 10
@@ -100,7 +100,7 @@ try {
                        conversations (${[...CHANGE_COLUMNS].join(', ')})`)
   }
   await admin.end()
-  const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  const writers = await connectWriters(url)
   const gateway = await startServer(url)
   const streams = await openStreams(gateway, 10)
   const curve = await settling(writers, database, gateway.process.pid as number)

@@ -29,7 +29,7 @@ import pg from 'pg'
 import { postgresCpuMs, processCpuMs } from './cpu.js'
 import { createDataSet, startBenchPostgres } from './database.js'
 import { log, managerToken, startServer, stopServer, writeReport, type Server } from './runner.js'
-import { AGENTS, GROUPS, LIVE_SHAPE, STREAM, WRITERS, livesPerSecond, writersMix, type Toggle } from './writers.js'
+import { AGENTS, connectWriters, GROUPS, LIVE_SHAPE, STREAM, livesPerSecond, writersMix, type Toggle } from './writers.js'
 import { PUBLICATION } from '../lib/live/changes.js'
 
 const CHANGES_PER_SECOND = Number(process.env.BENCH_LIVE_CHANGES ?? 5)
@@ -155,7 +155,7 @@ const WARM_SECONDS = 4
 
 /** The whole mix for WARM_SECONDS, from connections of its own: what a started reader decodes before a round. */
 async function warmUp (url: string): Promise<void> {
-  const warm = await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+  const warm = await connectWriters(url)
   await livesPerSecond(warm, WARM_SECONDS, 'warm')
   for (const client of warm) await client.end()
   await sleep(500) // the last of it decoded and refreshed
@@ -217,7 +217,7 @@ async function bareMix (url: string, pool: pg.Pool): Promise<{ ratio: number, ro
 const show = (mix: { ratio: number, rounds: string[] } | string): string => typeof mix === 'string' ? mix : `${mix.ratio.toFixed(2)} (${mix.rounds.join(', ')})`
 
 const database = await startBenchPostgres({ fsync: 'on', synchronous_commit: 'on' })
-// BENCH_LIVE_MIX_ONLY=1: the two writers' figures alone (writes, writes_idle), for a quick look; no report written.
+// BENCH_LIVE_MIX_ONLY=1: the writers' figures alone (writes, writes_idle, and the control, writes_bare), for a quick look; no report written.
 if (process.env.BENCH_LIVE_MIX_ONLY === '1') {
   const url = await createDataSet(database.connectionString, 'live', [LIVE_SHAPE])
   const pool = new pg.Pool({ connectionString: url, max: 2 })

@@ -16,6 +16,11 @@ export const LIVE_SHAPE: DataSetShape = { streams: 1, agentsPerStream: AGENTS, g
 export const WRITERS = 4
 const SECONDS = 5
 
+/** WRITERS connections for the mix (or a warm-up), each a backend of its own. */
+export async function connectWriters (url: string): Promise<pg.Client[]> {
+  return await Promise.all(Array.from({ length: WRITERS }, async () => { const client = new pg.Client({ connectionString: url }); await client.connect(); return client }))
+}
+
 /** One conversation's life, 5 autocommit statements: queued, accepted, two replies, closed. */
 export async function life (client: pg.Client, id: string, n: number): Promise<void> {
   const values = [STREAM, id]
@@ -51,7 +56,7 @@ export type Toggle = (on: boolean) => Promise<void>
  * (a gateway, which it would otherwise start only to be stopped).
  */
 export async function writersMix (url: string, admin: pg.Pool, rounds: number, toggle: Toggle, leaveOn = true): Promise<{ ratio: number, rounds: string[] }> {
-  const writers = await Promise.all(Array.from({ length: WRITERS }, async () => { const c = new pg.Client({ connectionString: url }); await c.connect(); return c }))
+  const writers = await connectWriters(url)
   // Vacuumed before, not by autovacuum during the first rounds: a fresh data set, or the tens of thousands of lives
   // the last measure deleted, woke it there, and its work fell on whichever rounds it overlapped (a clean clone's
   // writes_idle: 0.93, its first round 0.83; with this, 1.04, rounds 0.94 to 1.13).

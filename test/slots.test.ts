@@ -130,7 +130,8 @@ t.test("synchronous_standby_names with *: a warning, for PostgreSQL may pick the
   await seedWorld(pool)
   await pool.query("ALTER SYSTEM SET synchronous_standby_names = '*'")
   await pool.query('SELECT pg_reload_conf()')
-  await sleep(200)
+  // A backend sees the new setting once the postmaster has reloaded it, and new sessions (the gateway's check) then do too.
+  t.ok(await until(async () => (await pool.query<{ names: string }>("SELECT current_setting('synchronous_standby_names') AS names")).rows[0]?.names === '*'), 'the setting is in force')
   const log = logLines()
   const app = await gateway(t, { pool }, { logger: { level: 'warn', stream: log.stream } })
   const warnings = log.lines.filter((line) => line.includes('synchronous_standby_names'))
